@@ -1,0 +1,116 @@
+//! Database configuration.
+
+use std::time::Duration;
+
+use crate::limits::{MAX_FILE_SIZE, MAX_SHARDS, MAX_WRITE_BUFFER, MIN_FILE_SIZE};
+use crate::{Error, Result};
+
+/// How far a write has travelled when the call that made it returns.
+///
+/// Each variant names the system calls it implies and what survives which failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Writes are copied into the shard's write buffer in user space. A background
+    /// thread `write(2)`s every buffer to the OS each `flush_every`, and a full buffer
+    /// is written at once. A process crash loses at most the last `flush_every` of
+    /// writes; a power cut loses whatever the OS had not written back.
+    Buffered {
+        /// Longest time a write waits in the buffer before it reaches the OS.
+        flush_every: Duration,
+    },
+    /// Every write is `write(2)`n to the OS before the call returns. A process crash
+    /// loses nothing that was acknowledged; a power cut may lose recent writes.
+    Flush,
+    /// Every write is `write(2)`n and `fdatasync(2)`ed before the call returns.
+    /// Acknowledged writes survive a power cut.
+    Sync,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self::Buffered { flush_every: Duration::from_millis(10) }
+    }
+}
+
+/// What recovery does with a damaged entry that is followed by valid ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CorruptionPolicy {
+    /// `Db::open` fails with `Error::Corruption` naming the file and offset.
+    #[default]
+    Refuse,
+    /// The damaged bytes are skipped up to the next valid entry and counted in the
+    /// `RecoveryReport`; the database opens without them.
+    SkipEntry,
+}
+
+/// Settings for `Db::open`.
+///
+/// `shards` is fixed when the database is created; the other fields apply to each
+/// open.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Number of shards for a new database (default: available cores, clamped to 1..=16).
+    pub shards: usize,
+    /// Size at which the active data file of a shard is sealed and a new one started.
+    pub max_file_size: u64,
+    /// Bytes a shard buffers in user space before writing them to its file.
+    pub write_buffer_size: usize,
+    /// What a write guarantees when it returns.
+    pub durability: Durability,
+    /// Byte budget of the cache of `VarTree` values read from disk (0 disables it).
+    pub value_cache_bytes: usize,
+    /// Keep a hash index beside each ordered index to serve point reads.
+    pub keydir: bool,
+    /// What recovery does with corruption that is not a torn tail.
+    pub corruption: CorruptionPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            shards: cores.clamp(1, 16),
+            max_file_size: 256 << 20,
+            write_buffer_size: 1 << 20,
+            durability: Durability::default(),
+            value_cache_bytes: 64 << 20,
+            keydir: true,
+            corruption: CorruptionPolicy::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field against armdb's limits.
+    ///
+    /// # Errors
+    /// `Error::InvalidArgument` naming the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return Err(Error::InvalidArgument(format!(
+                "Config::shards is {}, must be in 1..={MAX_SHARDS}",
+                self.shards
+            )));
+        }
+        if !(MIN_FILE_SIZE..=MAX_FILE_SIZE).contains(&self.max_file_size) {
+            return Err(Error::InvalidArgument(format!(
+                "Config::max_file_size is {}, must be in {MIN_FILE_SIZE}..={MAX_FILE_SIZE}",
+                self.max_file_size
+            )));
+        }
+        if !(1..=MAX_WRITE_BUFFER).contains(&self.write_buffer_size) {
+            return Err(Error::InvalidArgument(format!(
+                "Config::write_buffer_size is {}, must be in 1..={MAX_WRITE_BUFFER}",
+                self.write_buffer_size
+            )));
+        }
+        if let Durability::Buffered { flush_every } = self.durability
+            && flush_every.is_zero()
+        {
+            return Err(Error::InvalidArgument(
+                "Durability::Buffered::flush_every must be greater than zero".into(),
+            ));
+        }
+        Ok(())
+    }
+}

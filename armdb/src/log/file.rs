@@ -1,0 +1,87 @@
+//! One data file: positional reads and writes through `std::os::unix::fs::FileExt`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, log_file_name};
+use crate::{Error, Result};
+
+/// Where an entry lives: enough to read it back and to tell it apart from every
+/// other entry of the database (shard, file and offset together are unique).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Loc {
+    pub shard: u16,
+    pub file: u32,
+    pub offset: u32,
+    /// Length of the whole entry on disk, padding included.
+    pub len: u32,
+}
+
+impl Loc {
+    pub(crate) fn end(&self) -> u64 {
+        u64::from(self.offset) + u64::from(self.len)
+    }
+}
+
+/// An open data file of one shard.
+#[derive(Debug)]
+pub(crate) struct DataFile {
+    pub id: u32,
+    pub path: PathBuf,
+    pub kind: FileKind,
+    file: File,
+    /// Bytes handed to the OS; everything below this offset can be `pread`.
+    written: AtomicU64,
+}
+
+impl DataFile {
+    /// Creates a new file (never an existing one: ids are not reused) and writes its header.
+    pub(crate) fn create(dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
+        let path = dir.join(log_file_name(header.file_id));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io("create data file", &path, e))?;
+        file.write_all_at(&header.encode(), 0).map_err(|e| Error::io("write data file header", &path, e))?;
+        Ok(Arc::new(Self {
+            id: header.file_id,
+            path,
+            kind: header.kind,
+            file,
+            written: AtomicU64::new(FILE_HEADER_LEN as u64),
+        }))
+    }
+
+    /// Wraps a file recovery has validated up to `len` bytes.
+    pub(crate) fn from_recovered(id: u32, path: PathBuf, kind: FileKind, file: File, len: u64) -> Arc<Self> {
+        Arc::new(Self { id, path, kind, file, written: AtomicU64::new(len) })
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Writes `bytes` at `offset`, which must be the current end, and publishes them to readers.
+    pub(crate) fn append_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(offset, self.written());
+        self.file.write_all_at(bytes, offset).map_err(|e| Error::io("write", &self.path, e))?;
+        self.written.store(offset + bytes.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    pub(crate) fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, offset).map_err(|e| Error::io("read", &self.path, e))?;
+        Ok(buf)
+    }
+
+    /// `fdatasync(2)`.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file.sync_data().map_err(|e| Error::io("fsync", &self.path, e))
+    }
+}

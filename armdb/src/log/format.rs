@@ -1,0 +1,329 @@
+//! Every on-disk constant, and the data file header and entry header with their
+//! encoders and decoders side by side. `docs/format.md` is the specification.
+
+use super::codec::{Put, Reader};
+use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+
+/// Version of the data file, manifest and catalog formats.
+pub(crate) const FORMAT_VERSION: u16 = 1;
+
+pub(crate) const LOG_MAGIC: [u8; 8] = *b"ARMDBLOG";
+pub(crate) const MANIFEST_MAGIC: [u8; 8] = *b"ARMDBMAN";
+pub(crate) const CATALOG_MAGIC: [u8; 8] = *b"ARMDBCAT";
+
+pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
+pub(crate) const CATALOG_FILE: &str = "CATALOG";
+pub(crate) const LOCK_FILE: &str = "LOCK";
+/// Suffix of a file being written before it atomically replaces its target.
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+pub(crate) const LOG_SUFFIX: &str = ".log";
+
+/// Seed of the shard hash (xxh3-64). Never changes: it places keys on disk.
+pub(crate) const SHARD_HASH_SEED: u64 = 0;
+
+pub(crate) fn shard_dir_name(shard: u16) -> String {
+    format!("shard-{shard:03}")
+}
+
+pub(crate) fn log_file_name(file_id: u32) -> String {
+    format!("{file_id:010}{LOG_SUFFIX}")
+}
+
+/// Parses a data file name back into its id.
+pub(crate) fn parse_log_file_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(LOG_SUFFIX)?;
+    if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// All entries start at multiples of this.
+pub(crate) const ENTRY_ALIGN: usize = 8;
+
+pub(crate) const fn align_up(n: usize) -> usize {
+    (n + ENTRY_ALIGN - 1) & !(ENTRY_ALIGN - 1)
+}
+
+// ---------------------------------------------------------------------------
+// Data file header
+
+pub(crate) const FILE_HEADER_LEN: usize = 40;
+
+/// What wrote a data file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// Appended to by the write path; sequence numbers increase through the file.
+    Log = 0,
+    /// Written by compaction; holds older entries under their original seqs.
+    Compacted = 1,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileHeader {
+    pub shard: u16,
+    pub kind: FileKind,
+    pub file_id: u32,
+    pub db_id: u64,
+}
+
+impl FileHeader {
+    pub(crate) fn encode(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut out = Vec::with_capacity(FILE_HEADER_LEN);
+        out.extend_from_slice(&LOG_MAGIC);
+        out.put_u16(FORMAT_VERSION);
+        out.put_u16(self.shard);
+        out.put_u8(self.kind as u8);
+        out.extend_from_slice(&[0; 3]);
+        out.put_u32(self.file_id);
+        out.put_u32(0);
+        out.put_u64(self.db_id);
+        let crc = crc32fast::hash(&out);
+        out.put_u32(crc);
+        out.put_u32(0);
+        let mut fixed = [0u8; FILE_HEADER_LEN];
+        fixed.copy_from_slice(&out);
+        fixed
+    }
+
+    /// Decodes and validates a header; the error says which field is wrong.
+    pub(crate) fn decode(bytes: &[u8; FILE_HEADER_LEN]) -> Result<Self, String> {
+        let mut r = Reader::new(bytes);
+        let field = |_| "short header".to_string();
+        let magic: [u8; 8] = r.array().map_err(field)?;
+        if magic != LOG_MAGIC {
+            return Err(format!("bad data file magic {magic:02x?}"));
+        }
+        let version = r.u16().map_err(field)?;
+        if version != FORMAT_VERSION {
+            return Err(format!(
+                "unsupported data file format version {version} (this build reads {FORMAT_VERSION})"
+            ));
+        }
+        let shard = r.u16().map_err(field)?;
+        let kind = match r.u8().map_err(field)? {
+            0 => FileKind::Log,
+            1 => FileKind::Compacted,
+            other => return Err(format!("unknown data file kind {other}")),
+        };
+        r.bytes(3).map_err(field)?;
+        let file_id = r.u32().map_err(field)?;
+        r.u32().map_err(field)?;
+        let db_id = r.u64().map_err(field)?;
+        let covered = r.position();
+        let stored = r.u32().map_err(field)?;
+        let computed = crc32fast::hash(&bytes[..covered]);
+        if stored != computed {
+            return Err(format!(
+                "data file header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ));
+        }
+        Ok(Self { shard, kind, file_id, db_id })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entry header
+
+pub(crate) const ENTRY_HEADER_LEN: usize = 24;
+/// Bytes of the entry header covered by its CRC (everything before the CRC field).
+const ENTRY_CRC_OFFSET: usize = 20;
+/// Bit of the first word that marks a tombstone.
+const TOMBSTONE_BIT: u64 = 1 << 63;
+/// Largest sequence number: the top bit of the first word is the tombstone flag.
+pub(crate) const MAX_SEQ: u64 = TOMBSTONE_BIT - 1;
+/// Entry flags known to this version; any other bit makes an entry invalid.
+pub(crate) const KNOWN_ENTRY_FLAGS: u16 = 0;
+/// Tree id 0 is reserved for records of the engine itself (batch framing).
+pub(crate) const RESERVED_TREE_ID: u32 = 0;
+
+/// The fixed header in front of every entry's key and value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EntryHeader {
+    pub seq: u64,
+    pub tombstone: bool,
+    pub tree: u32,
+    pub key_len: u16,
+    pub flags: u16,
+    pub value_len: u32,
+    pub crc: u32,
+}
+
+impl EntryHeader {
+    /// Total length of the entry on disk, padding included.
+    pub(crate) fn entry_len(&self) -> usize {
+        entry_len(self.key_len as usize, self.value_len as usize)
+    }
+
+    /// Parses a header and checks every field that can be checked without the
+    /// payload. An all-zero header is invalid (sequence numbers start at 1).
+    pub(crate) fn decode(bytes: &[u8; ENTRY_HEADER_LEN]) -> Result<Self, String> {
+        let mut r = Reader::new(bytes);
+        let short = |_| "short entry header".to_string();
+        let word = r.u64().map_err(short)?;
+        let header = Self {
+            seq: word & !TOMBSTONE_BIT,
+            tombstone: word & TOMBSTONE_BIT != 0,
+            tree: r.u32().map_err(short)?,
+            key_len: r.u16().map_err(short)?,
+            flags: r.u16().map_err(short)?,
+            value_len: r.u32().map_err(short)?,
+            crc: r.u32().map_err(short)?,
+        };
+        if header.seq == 0 {
+            return Err("entry sequence number is 0".into());
+        }
+        if header.tree == RESERVED_TREE_ID {
+            return Err("entry names the reserved tree id 0".into());
+        }
+        if header.key_len == 0 || header.key_len as usize > MAX_KEY_LEN {
+            return Err(format!("entry key length {} out of range", header.key_len));
+        }
+        if header.value_len as usize > MAX_VALUE_LEN {
+            return Err(format!("entry value length {} out of range", header.value_len));
+        }
+        if header.tombstone && header.value_len != 0 {
+            return Err("tombstone entry carries a value".into());
+        }
+        if header.flags & !KNOWN_ENTRY_FLAGS != 0 {
+            return Err(format!("unknown entry flags {:#06x}", header.flags));
+        }
+        Ok(header)
+    }
+
+    /// Checks the CRC against the whole entry (`bytes` starts at the header).
+    pub(crate) fn verify(&self, bytes: &[u8]) -> Result<(), (u32, u32)> {
+        let payload_end = ENTRY_HEADER_LEN + self.key_len as usize + self.value_len as usize;
+        let found = entry_crc(&bytes[..ENTRY_CRC_OFFSET], &bytes[ENTRY_HEADER_LEN..payload_end]);
+        if found == self.crc { Ok(()) } else { Err((self.crc, found)) }
+    }
+}
+
+/// Length on disk of an entry with this key and value length.
+pub(crate) const fn entry_len(key_len: usize, value_len: usize) -> usize {
+    align_up(ENTRY_HEADER_LEN + key_len + value_len)
+}
+
+fn entry_crc(header: &[u8], payload: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(header);
+    h.update(payload);
+    h.finalize()
+}
+
+/// Appends one entry (header, key, value, zero padding) to `out`.
+/// `value == None` writes a tombstone.
+pub(crate) fn encode_entry(out: &mut Vec<u8>, seq: u64, tree: u32, key: &[u8], value: Option<&[u8]>) {
+    debug_assert!(seq != 0 && seq <= MAX_SEQ);
+    debug_assert!(!key.is_empty() && key.len() <= MAX_KEY_LEN);
+    let value_bytes = value.unwrap_or(&[]);
+    debug_assert!(value_bytes.len() <= MAX_VALUE_LEN);
+    let start = out.len();
+    let word = if value.is_none() { seq | TOMBSTONE_BIT } else { seq };
+    out.put_u64(word);
+    out.put_u32(tree);
+    out.put_u16(key.len() as u16);
+    out.put_u16(0);
+    out.put_u32(value_bytes.len() as u32);
+    let crc = {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&out[start..start + ENTRY_CRC_OFFSET]);
+        h.update(key);
+        h.update(value_bytes);
+        h.finalize()
+    };
+    out.put_u32(crc);
+    out.extend_from_slice(key);
+    out.extend_from_slice(value_bytes);
+    let padded = start + entry_len(key.len(), value_bytes.len());
+    out.resize(padded, 0);
+}
+
+/// A validated entry borrowed from a buffer that starts at its header.
+#[derive(Debug)]
+pub(crate) struct EntryRef<'a> {
+    pub header: EntryHeader,
+    pub key: &'a [u8],
+    /// `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+/// What is wrong with bytes that were expected to hold an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryError {
+    Invalid(String),
+    Short { needed: usize, available: usize },
+    Checksum { expected: u32, found: u32 },
+}
+
+/// Decodes and fully validates the entry at the start of `bytes`.
+/// The one parser used by reads, recovery and (later) compaction and replication.
+pub(crate) fn decode_entry(bytes: &[u8]) -> Result<EntryRef<'_>, EntryError> {
+    let Some(head) = bytes.first_chunk::<ENTRY_HEADER_LEN>() else {
+        return Err(EntryError::Short { needed: ENTRY_HEADER_LEN, available: bytes.len() });
+    };
+    let header = EntryHeader::decode(head).map_err(EntryError::Invalid)?;
+    let needed = header.entry_len();
+    if bytes.len() < needed {
+        return Err(EntryError::Short { needed, available: bytes.len() });
+    }
+    header.verify(bytes).map_err(|(expected, found)| EntryError::Checksum { expected, found })?;
+    let key_end = ENTRY_HEADER_LEN + header.key_len as usize;
+    let key = &bytes[ENTRY_HEADER_LEN..key_end];
+    let value = (!header.tombstone).then(|| &bytes[key_end..key_end + header.value_len as usize]);
+    Ok(EntryRef { header, key, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips_and_detects_flips() {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, 42, 7, b"key1", Some(b"value"));
+        assert_eq!(buf.len() % ENTRY_ALIGN, 0);
+        let e = decode_entry(&buf).expect("valid entry");
+        assert_eq!((e.header.seq, e.header.tree, e.key), (42, 7, &b"key1"[..]));
+        assert_eq!(e.value, Some(&b"value"[..]));
+        let payload_end = ENTRY_HEADER_LEN + 4 + 5;
+        for i in 0..payload_end {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_entry(&bad).is_err(), "flip at byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn tombstone_and_zero_header() {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, 9, 1, &[1, 2], None);
+        let e = decode_entry(&buf).expect("valid tombstone");
+        assert!(e.header.tombstone && e.value.is_none());
+        assert!(matches!(decode_entry(&[0u8; 64]), Err(EntryError::Invalid(_))));
+    }
+
+    #[test]
+    fn little_endian_layout_is_fixed() {
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, 0x0102, 3, &[0xAA], Some(&[]));
+        assert_eq!(&buf[..8], &[0x02, 0x01, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&buf[8..12], &[3, 0, 0, 0]);
+        assert_eq!(&buf[12..14], &[1, 0]);
+    }
+
+    #[test]
+    fn file_header_round_trips() {
+        let h = FileHeader { shard: 3, kind: FileKind::Log, file_id: 17, db_id: 0xDEAD_BEEF };
+        assert_eq!(FileHeader::decode(&h.encode()), Ok(h));
+        let mut bad = h.encode();
+        bad[16] ^= 1;
+        assert!(FileHeader::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn log_file_names_parse() {
+        assert_eq!(parse_log_file_name(&log_file_name(12)), Some(12));
+        assert_eq!(parse_log_file_name("12.log"), None);
+    }
+}

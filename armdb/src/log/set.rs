@@ -1,0 +1,237 @@
+//! The log set: every shard of a database, the global sequence number, the
+//! background flusher and the value cache.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::file::Loc;
+use super::format::{SHARD_HASH_SEED, decode_entry};
+use super::health::Health;
+use super::lock::DirLock;
+use super::shard::{Appender, Shard};
+use crate::config::Durability;
+use crate::error::CorruptionKind;
+use crate::sync::lock;
+use crate::{Error, Result};
+
+type CacheKey = (u16, u32, u32);
+
+#[derive(Clone, Debug)]
+struct ByteWeight;
+
+impl quick_cache::Weighter<CacheKey, Bytes> for ByteWeight {
+    fn weight(&self, _key: &CacheKey, val: &Bytes) -> u64 {
+        val.len() as u64 + 32
+    }
+}
+
+type ValueCache = quick_cache::sync::Cache<CacheKey, Bytes, ByteWeight>;
+
+#[derive(Debug)]
+struct Flusher {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// Counters of the value cache.
+#[derive(Debug, Default)]
+pub(crate) struct CacheCounters {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogSet {
+    pub shards: Arc<[Shard]>,
+    durability: Durability,
+    next_seq: AtomicU64,
+    pub health: Arc<Health>,
+    cache: Option<ValueCache>,
+    pub cache_counters: CacheCounters,
+    flusher: Mutex<Option<Flusher>>,
+    dir_lock: Mutex<Option<DirLock>>,
+}
+
+impl LogSet {
+    pub(crate) fn new(
+        dir: PathBuf,
+        config: &crate::Config,
+        shards: Vec<Shard>,
+        next_seq: u64,
+        dir_lock: DirLock,
+    ) -> Result<Arc<Self>> {
+        let shards: Arc<[Shard]> = shards.into();
+        let health = Arc::new(Health::default());
+        let flusher = match config.durability {
+            Durability::Buffered { flush_every } => Some(
+                spawn_flusher(Arc::clone(&shards), Arc::clone(&health), flush_every)
+                    .map_err(|e| Error::io("spawn the flusher thread for", &dir, e))?,
+            ),
+            Durability::Flush | Durability::Sync => None,
+        };
+        let cache = (config.value_cache_bytes > 0).then(|| {
+            let items = (config.value_cache_bytes / 256).max(16);
+            ValueCache::with_weighter(items, config.value_cache_bytes as u64, ByteWeight)
+        });
+        Ok(Arc::new(Self {
+            shards,
+            durability: config.durability,
+            next_seq: AtomicU64::new(next_seq),
+            health,
+            cache,
+            cache_counters: CacheCounters::default(),
+            flusher: Mutex::new(flusher),
+            dir_lock: Mutex::new(Some(dir_lock)),
+        }))
+    }
+
+    /// The home shard of a key: `xxh3_64(key, seed = tree id) % shards`.
+    pub(crate) fn shard_of(&self, tree: u32, key: &[u8]) -> usize {
+        shard_of(tree, key, self.shards.len())
+    }
+
+    /// Runs `f` under the lock of `shard`; `f` appends entries and updates indexes.
+    /// In `Sync` mode the call returns once what `f` appended is durable.
+    pub(crate) fn write<T>(&self, shard: usize, f: impl FnOnce(&mut Appender<'_>) -> Result<T>) -> Result<T> {
+        self.health.check()?;
+        let s = &self.shards[shard];
+        let mut a = Appender {
+            shard: s,
+            w: s.lock(),
+            seq: &self.next_seq,
+            health: &self.health,
+            flush_each: !matches!(self.durability, Durability::Buffered { .. }),
+            appended: None,
+        };
+        let out = f(&mut a)?;
+        let appended = a.appended;
+        drop(a);
+        if let (Some(seq), Durability::Sync) = (appended, self.durability) {
+            s.sync_through(seq, &self.health)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads and verifies the value of the entry at `loc`, which must belong to
+    /// `key` of `tree`. Served from the value cache when possible.
+    pub(crate) fn read_value(&self, loc: Loc, tree: u32, key: &[u8]) -> Result<Bytes> {
+        let ck = (loc.shard, loc.file, loc.offset);
+        if let Some(v) = self.cache.as_ref().and_then(|c| c.get(&ck)) {
+            self.cache_counters.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(v);
+        }
+        self.cache_counters.misses.fetch_add(1, Ordering::Relaxed);
+        let shard = &self.shards[loc.shard as usize];
+        let bytes = shard.read_entry(loc)?;
+        let value = self.verify_value(loc, tree, key, bytes)?;
+        if let Some(c) = &self.cache {
+            c.insert(ck, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Checks an entry read from `loc` and returns its value.
+    pub(crate) fn verify_value(&self, loc: Loc, tree: u32, key: &[u8], bytes: Vec<u8>) -> Result<Bytes> {
+        let path = || self.shards[loc.shard as usize].dir.join(super::format::log_file_name(loc.file));
+        let entry = decode_entry(&bytes).map_err(|e| {
+            let kind = match e {
+                super::format::EntryError::Invalid(what) => CorruptionKind::Invalid(what),
+                super::format::EntryError::Short { needed, available } => {
+                    CorruptionKind::Truncated { needed: needed as u64, available: available as u64 }
+                }
+                super::format::EntryError::Checksum { expected, found } => {
+                    CorruptionKind::ChecksumMismatch { expected, found }
+                }
+            };
+            Error::corrupt(path(), u64::from(loc.offset), kind)
+        })?;
+        if entry.header.tree != tree || entry.key != key || entry.value.is_none() {
+            return Err(Error::invalid(
+                path(),
+                u64::from(loc.offset),
+                format!("entry belongs to tree {} and another key than the index expects", entry.header.tree),
+            ));
+        }
+        let start = entry.value.map_or(0, |v| v.as_ptr() as usize - bytes.as_ptr() as usize);
+        let end = start + entry.header.value_len as usize;
+        Ok(Bytes::from(bytes).slice(start..end))
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.health.check()?;
+        for s in self.shards.iter() {
+            s.flush(&self.health)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.health.check()?;
+        for s in self.shards.iter() {
+            s.sync_through(u64::MAX, &self.health)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs everything, stops background work and releases the
+    /// directory lock. Later writes through surviving handles fail with `Error::Closed`.
+    pub(crate) fn close(&self) -> Result<()> {
+        self.stop_flusher();
+        let synced = self.sync();
+        self.health.close();
+        lock(&self.dir_lock).take();
+        synced
+    }
+
+    fn stop_flusher(&self) {
+        if let Some(f) = lock(&self.flusher).take() {
+            drop(f.stop);
+            if f.thread.join().is_err() {
+                tracing::error!("the background flusher panicked");
+            }
+        }
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for LogSet {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        if self.health.check().is_ok()
+            && let Err(e) = self.flush()
+        {
+            tracing::error!(error = %e, "flush on drop failed");
+        }
+    }
+}
+
+pub(crate) fn shard_of(tree: u32, key: &[u8], shards: usize) -> usize {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(key, SHARD_HASH_SEED ^ u64::from(tree));
+    (h % shards as u64) as usize
+}
+
+fn spawn_flusher(shards: Arc<[Shard]>, health: Arc<Health>, every: Duration) -> std::io::Result<Flusher> {
+    let (stop, rx) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new().name("armdb-flusher".into()).spawn(move || {
+        while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+            if health.check().is_err() {
+                continue;
+            }
+            for s in shards.iter() {
+                if let Err(e) = s.flush(&health) {
+                    tracing::error!(shard = s.id, error = %e, "background flush failed");
+                }
+            }
+        }
+    });
+    thread.map(|thread| Flusher { stop, thread })
+}

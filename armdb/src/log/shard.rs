@@ -1,0 +1,264 @@
+//! One shard: its files, its write buffer, and group commit.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use super::file::{DataFile, Loc};
+use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, MAX_SEQ, encode_entry, entry_len};
+use super::fsio::sync_dir;
+use super::health::Health;
+use crate::limits::MAX_VALUE_LEN;
+use crate::sync::lock;
+use crate::{Error, Result};
+
+/// The files of a shard by id. Replaced as a whole (copy on write) so readers
+/// never lock.
+pub(crate) type FileTable = BTreeMap<u32, Arc<DataFile>>;
+
+/// State that only the holder of the shard lock touches.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub(crate) active: Arc<DataFile>,
+    /// Encoded entries not yet written to `active`; `buf[0]` belongs at `buf_start`.
+    buf: Vec<u8>,
+    buf_start: u64,
+    next_file_id: u32,
+    /// Sealed files whose data has not been fsynced yet.
+    unsynced: Vec<Arc<DataFile>>,
+    /// A file was created since the directory was last fsynced.
+    dir_dirty: bool,
+    /// Highest seq appended to this shard.
+    last_seq: u64,
+}
+
+impl Writer {
+    fn end(&self) -> u64 {
+        self.buf_start + self.buf.len() as u64
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.active.append_at(self.buf_start, &self.buf)?;
+        self.buf_start += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Counters of one shard.
+#[derive(Debug, Default)]
+pub(crate) struct ShardCounters {
+    pub writes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub bytes_appended: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub id: u16,
+    pub dir: PathBuf,
+    db_id: u64,
+    max_file_size: u64,
+    write_buffer_size: usize,
+    writer: Mutex<Writer>,
+    files: ArcSwap<FileTable>,
+    /// Serialises fsyncs; writers queued here share the next one (group commit).
+    sync_lock: Mutex<()>,
+    synced_seq: AtomicU64,
+    pub counters: ShardCounters,
+}
+
+/// How a shard is reopened, as recovery left it.
+#[derive(Debug)]
+pub(crate) struct ShardState {
+    pub files: FileTable,
+    pub active: Arc<DataFile>,
+    pub next_file_id: u32,
+    pub last_seq: u64,
+}
+
+impl Shard {
+    pub(crate) fn new(id: u16, dir: PathBuf, db_id: u64, config: &crate::Config, state: ShardState) -> Self {
+        let buf_start = state.active.written();
+        Self {
+            id,
+            dir,
+            db_id,
+            max_file_size: config.max_file_size,
+            write_buffer_size: config.write_buffer_size,
+            writer: Mutex::new(Writer {
+                active: state.active,
+                buf: Vec::with_capacity(config.write_buffer_size.min(1 << 20)),
+                buf_start,
+                next_file_id: state.next_file_id,
+                unsynced: Vec::new(),
+                dir_dirty: false,
+                last_seq: state.last_seq,
+            }),
+            files: ArcSwap::from_pointee(state.files),
+            sync_lock: Mutex::new(()),
+            synced_seq: AtomicU64::new(state.last_seq),
+            counters: ShardCounters::default(),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.writer)
+    }
+
+    pub(crate) fn files(&self) -> arc_swap::Guard<Arc<FileTable>> {
+        self.files.load()
+    }
+
+    /// Writes the buffer to the OS.
+    pub(crate) fn flush(&self, health: &Health) -> Result<()> {
+        let mut w = self.lock();
+        w.flush().inspect_err(|e| health.poison(e))
+    }
+
+    /// Returns once every entry up to `seq` of this shard is durable. Writers that
+    /// arrive while an fsync runs wait for it and then share the next one.
+    pub(crate) fn sync_through(&self, seq: u64, health: &Health) -> Result<()> {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let _leader = lock(&self.sync_lock);
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return health.check();
+        }
+        health.check()?;
+        let (files, dir_dirty, upto) = {
+            let mut w = self.lock();
+            w.flush().inspect_err(|e| health.poison(e))?;
+            let mut files = std::mem::take(&mut w.unsynced);
+            files.push(Arc::clone(&w.active));
+            (files, std::mem::take(&mut w.dir_dirty), w.last_seq)
+        };
+        for f in &files {
+            f.sync().inspect_err(|e| health.poison(e))?;
+            self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        if dir_dirty {
+            sync_dir(&self.dir).inspect_err(|e| health.poison(e))?;
+        }
+        self.synced_seq.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Reads a whole entry, from the file or, if it is still buffered, from the buffer.
+    pub(crate) fn read_entry(&self, loc: Loc) -> Result<Vec<u8>> {
+        let file = self.file(loc)?;
+        if loc.end() <= file.written() {
+            return file.read_at(u64::from(loc.offset), loc.len as usize);
+        }
+        let w = self.lock();
+        if let Some(bytes) = buffered(&w, loc) {
+            return Ok(bytes.to_vec());
+        }
+        drop(w);
+        file.read_at(u64::from(loc.offset), loc.len as usize)
+    }
+
+    fn file(&self, loc: Loc) -> Result<Arc<DataFile>> {
+        self.files.load().get(&loc.file).cloned().ok_or_else(|| {
+            Error::invalid(
+                self.dir.clone(),
+                u64::from(loc.offset),
+                format!("location names data file {} which does not exist", loc.file),
+            )
+        })
+    }
+
+    fn rotate(&self, w: &mut Writer) -> Result<()> {
+        w.flush()?;
+        let id = w.next_file_id;
+        let file = DataFile::create(
+            &self.dir,
+            FileHeader { shard: self.id, kind: FileKind::Log, file_id: id, db_id: self.db_id },
+        )?;
+        w.next_file_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument(format!("shard {} has used every file id", self.id)))?;
+        let old = std::mem::replace(&mut w.active, Arc::clone(&file));
+        w.unsynced.push(old);
+        w.buf_start = FILE_HEADER_LEN as u64;
+        w.dir_dirty = true;
+        self.files.rcu(|t| {
+            let mut t = FileTable::clone(t);
+            t.insert(id, Arc::clone(&file));
+            t
+        });
+        tracing::debug!(shard = self.id, file = id, "rotated to a new data file");
+        Ok(())
+    }
+}
+
+fn buffered(w: &Writer, loc: Loc) -> Option<&[u8]> {
+    let start = u64::from(loc.offset).checked_sub(w.buf_start)? as usize;
+    (w.active.id == loc.file && start + loc.len as usize <= w.buf.len())
+        .then(|| &w.buf[start..start + loc.len as usize])
+}
+
+/// Appends entries while the shard lock is held.
+pub(crate) struct Appender<'a> {
+    pub(crate) shard: &'a Shard,
+    pub(crate) w: MutexGuard<'a, Writer>,
+    pub(crate) seq: &'a AtomicU64,
+    pub(crate) health: &'a Health,
+    /// Write each entry to the OS before `append` returns.
+    pub(crate) flush_each: bool,
+    /// Highest seq appended through this appender.
+    pub(crate) appended: Option<u64>,
+}
+
+impl Appender<'_> {
+    /// Appends one entry (a tombstone when `value` is `None`) and returns where it is.
+    pub(crate) fn append(&mut self, tree: u32, key: &[u8], value: Option<&[u8]>) -> Result<(u64, Loc)> {
+        self.health.check()?;
+        let value_len = value.map_or(0, <[u8]>::len);
+        if value_len > MAX_VALUE_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "value of {value_len} bytes exceeds the {MAX_VALUE_LEN}-byte limit"
+            )));
+        }
+        let len = entry_len(key.len(), value_len);
+        let w = &mut *self.w;
+        if w.end() + len as u64 > self.shard.max_file_size && w.end() > FILE_HEADER_LEN as u64 {
+            self.shard.rotate(w).inspect_err(|e| self.health.poison(e))?;
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if seq > MAX_SEQ {
+            return Err(Error::InvalidArgument("sequence numbers are exhausted".into()));
+        }
+        let offset = w.end();
+        let before = w.buf.len();
+        encode_entry(&mut w.buf, seq, tree, key, value);
+        if (self.flush_each || w.buf.len() >= self.shard.write_buffer_size)
+            && let Err(e) = w.flush()
+        {
+            w.buf.truncate(before);
+            self.health.poison(&e);
+            return Err(e);
+        }
+        w.last_seq = seq;
+        self.appended = Some(seq);
+        let c = &self.shard.counters;
+        c.writes.fetch_add(1, Ordering::Relaxed);
+        c.bytes_appended.fetch_add(len as u64, Ordering::Relaxed);
+        Ok((seq, Loc { shard: self.shard.id, file: w.active.id, offset: offset as u32, len: len as u32 }))
+    }
+
+    /// Reads an entry of this shard without taking the lock again.
+    pub(crate) fn read_entry(&self, loc: Loc) -> Result<Vec<u8>> {
+        if let Some(bytes) = buffered(&self.w, loc) {
+            return Ok(bytes.to_vec());
+        }
+        self.shard.file(loc)?.read_at(u64::from(loc.offset), loc.len as usize)
+    }
+}

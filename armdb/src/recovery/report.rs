@@ -1,0 +1,48 @@
+//! What recovery found when the database was opened.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::CorruptionKind;
+
+/// A damaged structure recovery skipped (only with `CorruptionPolicy::SkipEntry`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedCorruption {
+    /// The damaged file.
+    pub path: PathBuf,
+    /// Offset of the damage in that file.
+    pub offset: u64,
+    /// What was wrong.
+    pub kind: CorruptionKind,
+}
+
+/// The outcome of rebuilding the indexes from the data files on `Db::open`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Data files read.
+    pub files: usize,
+    /// Bytes of data files read.
+    pub bytes: u64,
+    /// Valid entries read (live, overwritten and tombstones).
+    pub entries: u64,
+    /// Bytes cut from torn or zero-filled tails of the last file of a shard.
+    pub truncated_bytes: u64,
+    /// Damaged entries or files skipped under `CorruptionPolicy::SkipEntry`.
+    pub corrupt_entries: u64,
+    /// Where each skipped damage was.
+    pub corruptions: Vec<SkippedCorruption>,
+    /// Wall time of recovery.
+    pub duration: Duration,
+}
+
+impl RecoveryReport {
+    pub(crate) fn merge(&mut self, other: Self) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.entries += other.entries;
+        self.truncated_bytes += other.truncated_bytes;
+        self.corrupt_entries += other.corrupt_entries;
+        self.corruptions.extend(other.corruptions);
+    }
+}

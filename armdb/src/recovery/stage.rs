@@ -1,0 +1,85 @@
+//! Entries read by recovery, held until their tree is opened and resolved so
+//! that for every key only the entry with the highest seq remains.
+
+use crate::log::{EntryRef, Loc};
+
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    seq: u64,
+    tombstone: bool,
+    loc: Loc,
+    key_off: usize,
+    val_off: usize,
+    val_len: u32,
+}
+
+/// One tree's entries from one shard.
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    key_len: usize,
+    keys: Vec<u8>,
+    values: Vec<u8>,
+    recs: Vec<Rec>,
+}
+
+/// A resolved, live entry.
+#[derive(Debug)]
+pub(crate) struct StagedEntry<'a> {
+    pub key: &'a [u8],
+    pub seq: u64,
+    pub loc: Loc,
+    /// The value bytes, for trees that keep values in memory; empty otherwise.
+    pub value: &'a [u8],
+}
+
+impl Staged {
+    pub(crate) fn new(key_len: usize) -> Self {
+        Self { key_len, ..Self::default() }
+    }
+
+    pub(crate) fn push(&mut self, entry: &EntryRef<'_>, loc: Loc, keep_value: bool) {
+        debug_assert_eq!(entry.key.len(), self.key_len);
+        let key_off = self.keys.len();
+        self.keys.extend_from_slice(entry.key);
+        let val_off = self.values.len();
+        let val_len = match entry.value {
+            Some(v) if keep_value => {
+                self.values.extend_from_slice(v);
+                v.len() as u32
+            }
+            _ => 0,
+        };
+        self.recs.push(Rec {
+            seq: entry.header.seq,
+            tombstone: entry.header.tombstone,
+            loc,
+            key_off,
+            val_off,
+            val_len,
+        });
+    }
+
+    /// Keeps, for every key, the entry with the highest seq, and drops keys whose
+    /// winner is a tombstone. Leaves the entries in key order.
+    pub(crate) fn resolve(&mut self) {
+        let keys = &self.keys;
+        let kl = self.key_len;
+        let key = |r: &Rec| &keys[r.key_off..r.key_off + kl];
+        self.recs.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(b.seq.cmp(&a.seq)));
+        self.recs.dedup_by(|later, first| key(later) == key(first));
+        self.recs.retain(|r| !r.tombstone);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = StagedEntry<'_>> {
+        self.recs.iter().map(|r| StagedEntry {
+            key: &self.keys[r.key_off..r.key_off + self.key_len],
+            seq: r.seq,
+            loc: r.loc,
+            value: &self.values[r.val_off..r.val_off + r.val_len as usize],
+        })
+    }
+}

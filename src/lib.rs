@@ -1,0 +1,1 @@
+//! The workspace package: its `examples/` and `tests/` exercise the armdb crates together.
