@@ -187,6 +187,13 @@ impl Db {
                 "tree name {name:?} must be 1..={MAX_TREE_NAME_LEN} bytes"
             )));
         }
+        if K::LEN == 0 || K::LEN > crate::limits::MAX_KEY_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "tree {name:?}: keys of {} bytes are outside 1..={}",
+                K::LEN,
+                crate::limits::MAX_KEY_LEN
+            )));
+        }
         let inner = &*self.inner;
         inner.log.health.check()?;
         let mut catalog = lock(&inner.catalog);

@@ -124,7 +124,7 @@ impl<K: Key, const V: usize> ConstTree<K, V> {
     /// Replaces the value of `key` with `f(current)` (`None` deletes) atomically
     /// with respect to other writers of the key, and returns the new value.
     ///
-    /// `f` runs while the key's shard is locked: it must not write to this database.
+    /// `f` runs while the key's shard is locked: it must not call into this database.
     ///
     /// # Errors
     /// As for [`put`](Self::put).

@@ -132,7 +132,7 @@ impl<K: Key> VarTree<K> {
     /// Replaces the value of `key` with `f(current)` (`None` deletes) atomically
     /// with respect to other writers of the key, and returns the new value.
     ///
-    /// `f` runs while the key's shard is locked: it must not write to this database.
+    /// `f` runs while the key's shard is locked: it must not call into this database.
     ///
     /// # Errors
     /// As for [`cas`](Self::cas).
