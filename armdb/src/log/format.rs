@@ -268,10 +268,17 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<EntryRef<'_>, EntryError> {
         return Err(EntryError::Short { needed, available: bytes.len() });
     }
     header.verify(bytes).map_err(|(expected, found)| EntryError::Checksum { expected, found })?;
-    let key_end = ENTRY_HEADER_LEN + header.key_len as usize;
-    let key = &bytes[ENTRY_HEADER_LEN..key_end];
-    let value = (!header.tombstone).then(|| &bytes[key_end..key_end + header.value_len as usize]);
-    Ok(EntryRef { header, key, value })
+    Ok(EntryRef::split(header, bytes))
+}
+
+impl<'a> EntryRef<'a> {
+    /// Splits an entry whose header was decoded and whose CRC was verified.
+    pub(crate) fn split(header: EntryHeader, bytes: &'a [u8]) -> Self {
+        let key_end = ENTRY_HEADER_LEN + header.key_len as usize;
+        let key = &bytes[ENTRY_HEADER_LEN..key_end];
+        let value = (!header.tombstone).then(|| &bytes[key_end..key_end + header.value_len as usize]);
+        EntryRef { header, key, value }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::format::{ENTRY_ALIGN, ENTRY_HEADER_LEN, EntryError, EntryRef, decode_entry};
+use super::format::{ENTRY_ALIGN, ENTRY_HEADER_LEN, EntryError, EntryHeader, EntryRef, decode_entry};
 use crate::error::CorruptionKind;
 use crate::{Error, Result};
 
@@ -64,8 +64,8 @@ impl<'f> Scanner<'f> {
         &self.buf[(at - self.buf_off) as usize..]
     }
 
-    /// Checks for a complete, valid entry at `at`.
-    fn probe(&mut self, at: u64) -> Result<Result<usize, CorruptionKind>> {
+    /// Checks for a complete, valid entry at `at` and returns its header.
+    fn probe(&mut self, at: u64) -> Result<Result<EntryHeader, CorruptionKind>> {
         if !self.fill(at, ENTRY_HEADER_LEN)? {
             return Ok(Err(CorruptionKind::Truncated {
                 needed: ENTRY_HEADER_LEN as u64,
@@ -73,14 +73,14 @@ impl<'f> Scanner<'f> {
             }));
         }
         let needed = match decode_entry(self.window(at)) {
-            Ok(e) => return Ok(Ok(e.header.entry_len())),
+            Ok(e) => return Ok(Ok(e.header)),
             Err(EntryError::Short { needed, .. }) => needed,
             Err(e) => return Ok(Err(kind_of(e))),
         };
         if !self.fill(at, needed)? {
             return Ok(Err(CorruptionKind::Truncated { needed: needed as u64, available: self.len - at }));
         }
-        Ok(decode_entry(self.window(at)).map(|e| e.header.entry_len()).map_err(kind_of))
+        Ok(decode_entry(self.window(at)).map(|e| e.header).map_err(kind_of))
     }
 
     /// The offset of the first valid entry after `from`, if any.
@@ -101,13 +101,9 @@ impl<'f> Scanner<'f> {
             return Ok(Step::End);
         }
         match self.probe(at)? {
-            Ok(len) => {
-                self.pos = at + len as u64;
-                let entry = match decode_entry(self.window(at)) {
-                    Ok(entry) => entry,
-                    Err(e) => return Err(Error::corrupt(self.path, at, kind_of(e))),
-                };
-                Ok(Step::Entry { offset: at, entry })
+            Ok(header) => {
+                self.pos = at + header.entry_len() as u64;
+                Ok(Step::Entry { offset: at, entry: EntryRef::split(header, self.window(at)) })
             }
             Err(kind) => match self.resync(at)? {
                 Some(resume) => {
