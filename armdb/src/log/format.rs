@@ -12,6 +12,8 @@ pub(crate) const MANIFEST_MAGIC: [u8; 8] = *b"ARMDBMAN";
 pub(crate) const CATALOG_MAGIC: [u8; 8] = *b"ARMDBCAT";
 
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
+/// The manifest has a fixed length.
+pub(crate) const MANIFEST_LEN: usize = 32;
 pub(crate) const CATALOG_FILE: &str = "CATALOG";
 pub(crate) const LOCK_FILE: &str = "LOCK";
 /// Suffix of a file being written before it atomically replaces its target.

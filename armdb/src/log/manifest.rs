@@ -3,13 +3,11 @@
 use std::path::Path;
 
 use super::codec::{Put, Reader};
-use super::format::{FORMAT_VERSION, MANIFEST_FILE, MANIFEST_MAGIC};
+use super::format::{FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN, MANIFEST_MAGIC};
 use super::fsio;
 use crate::error::CorruptionKind;
 use crate::limits::MAX_SHARDS;
 use crate::{Error, Result};
-
-const MANIFEST_LEN: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Manifest {

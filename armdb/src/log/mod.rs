@@ -6,6 +6,8 @@ mod codec;
 mod file;
 mod format;
 pub(crate) mod fsio;
+#[cfg(test)]
+mod golden;
 mod health;
 mod lock;
 mod manifest;

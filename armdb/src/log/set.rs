@@ -222,15 +222,21 @@ pub(crate) fn shard_of(tree: u32, key: &[u8], shards: usize) -> usize {
 fn spawn_flusher(shards: Arc<[Shard]>, health: Arc<Health>, every: Duration) -> std::io::Result<Flusher> {
     let (stop, rx) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("armdb-flusher".into()).spawn(move || {
-        while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-            if health.check().is_err() {
-                continue;
-            }
-            for s in shards.iter() {
-                if let Err(e) = s.flush(&health) {
-                    tracing::error!(shard = s.id, error = %e, "background flush failed");
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                if health.check().is_err() {
+                    continue;
+                }
+                for s in shards.iter() {
+                    if let Err(e) = s.flush(&health) {
+                        tracing::error!(shard = s.id, error = %e, "background flush failed");
+                    }
                 }
             }
+        }));
+        if run.is_err() {
+            // Buffers would no longer reach the OS: refuse further writes.
+            health.poison(&Error::InvalidArgument("the background flusher panicked".into()));
         }
     });
     thread.map(|thread| Flusher { stop, thread })

@@ -27,8 +27,6 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     buf_start: u64,
     next_file_id: u32,
-    /// Sealed files whose data has not been fsynced yet.
-    unsynced: Vec<Arc<DataFile>>,
     /// A file was created since the directory was last fsynced.
     dir_dirty: bool,
     /// Highest seq appended to this shard.
@@ -97,7 +95,6 @@ impl Shard {
                 buf: Vec::with_capacity(config.write_buffer_size.min(1 << 20)),
                 buf_start,
                 next_file_id: state.next_file_id,
-                unsynced: Vec::new(),
                 dir_dirty: false,
                 last_seq: state.last_seq,
             }),
@@ -133,17 +130,15 @@ impl Shard {
             return health.check();
         }
         health.check()?;
-        let (files, dir_dirty, upto) = {
+        // Sealed files were fsynced when they were sealed: only the active one can
+        // hold unsynced data.
+        let (active, dir_dirty, upto) = {
             let mut w = self.lock();
             w.flush().inspect_err(|e| health.poison(e))?;
-            let mut files = std::mem::take(&mut w.unsynced);
-            files.push(Arc::clone(&w.active));
-            (files, std::mem::take(&mut w.dir_dirty), w.last_seq)
+            (Arc::clone(&w.active), std::mem::take(&mut w.dir_dirty), w.last_seq)
         };
-        for f in &files {
-            f.sync().inspect_err(|e| health.poison(e))?;
-            self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-        }
+        active.sync().inspect_err(|e| health.poison(e))?;
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         if dir_dirty {
             sync_dir(&self.dir).inspect_err(|e| health.poison(e))?;
         }
@@ -175,18 +170,23 @@ impl Shard {
         })
     }
 
+    /// Seals the active file and starts the next one. The sealed file is fsynced
+    /// before the next file exists, so a torn tail can only ever be in the last
+    /// file of a shard, whatever the durability mode.
     fn rotate(&self, w: &mut Writer) -> Result<()> {
         w.flush()?;
+        w.active.sync()?;
+        self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         let id = w.next_file_id;
+        let next_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument(format!("shard {} has used every file id", self.id)))?;
         let file = DataFile::create(
             &self.dir,
             FileHeader { shard: self.id, kind: FileKind::Log, file_id: id, db_id: self.db_id },
         )?;
-        w.next_file_id = id
-            .checked_add(1)
-            .ok_or_else(|| Error::InvalidArgument(format!("shard {} has used every file id", self.id)))?;
-        let old = std::mem::replace(&mut w.active, Arc::clone(&file));
-        w.unsynced.push(old);
+        w.next_file_id = next_id;
+        w.active = Arc::clone(&file);
         w.buf_start = FILE_HEADER_LEN as u64;
         w.dir_dirty = true;
         self.files.rcu(|t| {

@@ -193,9 +193,17 @@ impl Ctx<'_> {
 
 fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
     let dir = ctx.root.join(shard_dir_name(shard));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create shard directory", &dir, e))?;
+    if !dir.exists() {
+        std::fs::create_dir(&dir).map_err(|e| Error::io("create shard directory", &dir, e))?;
+        fsio::sync_dir(ctx.root)?;
+    }
     let ids = list_files(&dir)?;
-    let mut next_file_id = ids.last().map_or(1, |id| id + 1);
+    let mut next_file_id = match ids.last() {
+        None => 1,
+        Some(&last) => last.checked_add(1).ok_or_else(|| {
+            Error::invalid(dir.join(log_file_name(last)), 0, "data file id leaves no id for the next file")
+        })?,
+    };
     let mut found = Found::default();
     let mut active = None;
     for (i, &id) in ids.iter().enumerate() {
