@@ -53,7 +53,8 @@ fn print_stats(s: &Stats) {
 fn main() -> armdb::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "armdb-demo-data".into());
     if std::path::Path::new(&dir).exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| armdb::Error::InvalidArgument(format!("remove {dir}: {e}")))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| armdb::Error::InvalidArgument(format!("remove {dir}: {e}")))?;
     }
     let config = Config::default();
     println!("armdb demo in ./{dir} ({} shards, durability {:?})", config.shards, config.durability);
@@ -83,7 +84,9 @@ fn main() -> armdb::Result<()> {
     let t = Instant::now();
     let mut total = 0u64;
     for id in 0..ACCOUNTS {
-        let v = balances.get(&id).ok_or_else(|| armdb::Error::InvalidArgument(format!("account {id} missing")))?;
+        let v = balances
+            .get(&id)
+            .ok_or_else(|| armdb::Error::InvalidArgument(format!("account {id} missing")))?;
         total += u64::from_le_bytes(v[..8].try_into().unwrap_or_default());
     }
     println!("get {ACCOUNTS} balances                   {}  (sum {total})", rate(ACCOUNTS, t));
