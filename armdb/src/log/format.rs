@@ -2,6 +2,7 @@
 //! encoders and decoders side by side. `docs/format.md` is the specification.
 
 use super::codec::{Put, Reader};
+use crate::error::CorruptionKind;
 use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 /// Version of the data file, manifest and catalog formats.
@@ -127,9 +128,13 @@ impl FileHeader {
 // ---------------------------------------------------------------------------
 // Entry header
 
-pub(crate) const ENTRY_HEADER_LEN: usize = 24;
-/// Bytes of the entry header covered by its CRC (everything before the CRC field).
-const ENTRY_CRC_OFFSET: usize = 20;
+/// Bytes of the entry header. Its own CRC makes its lengths trustworthy on their
+/// own: a scan never has to guess where an entry with an intact header ends.
+pub(crate) const ENTRY_HEADER_LEN: usize = 28;
+/// Offset of the payload CRC (over key and value) in the entry header.
+const PAYLOAD_CRC_OFFSET: usize = 20;
+/// Offset of the header CRC (over the header bytes before it) in the entry header.
+const HEADER_CRC_OFFSET: usize = 24;
 /// Bit of the first word that marks a tombstone.
 const TOMBSTONE_BIT: u64 = 1 << 63;
 /// Largest sequence number: the top bit of the first word is the tombstone flag.
@@ -148,7 +153,7 @@ pub(crate) struct EntryHeader {
     pub key_len: u16,
     pub flags: u16,
     pub value_len: u32,
-    pub crc: u32,
+    pub payload_crc: u32,
 }
 
 impl EntryHeader {
@@ -157,11 +162,11 @@ impl EntryHeader {
         entry_len(self.key_len as usize, self.value_len as usize)
     }
 
-    /// Parses a header and checks every field that can be checked without the
-    /// payload. An all-zero header is invalid (sequence numbers start at 1).
-    pub(crate) fn decode(bytes: &[u8; ENTRY_HEADER_LEN]) -> Result<Self, String> {
+    /// Parses a header, checks its CRC and every field that can be checked
+    /// without the payload. An all-zero header is invalid (seqs start at 1).
+    pub(crate) fn decode(bytes: &[u8; ENTRY_HEADER_LEN]) -> Result<Self, EntryError> {
         let mut r = Reader::new(bytes);
-        let short = |_| "short entry header".to_string();
+        let short = |_| EntryError::Invalid("short entry header".into());
         let word = r.u64().map_err(short)?;
         let header = Self {
             seq: word & !TOMBSTONE_BIT,
@@ -170,47 +175,50 @@ impl EntryHeader {
             key_len: r.u16().map_err(short)?,
             flags: r.u16().map_err(short)?,
             value_len: r.u32().map_err(short)?,
-            crc: r.u32().map_err(short)?,
+            payload_crc: r.u32().map_err(short)?,
         };
+        let expected = r.u32().map_err(short)?;
+        let found = crc32fast::hash(&bytes[..HEADER_CRC_OFFSET]);
+        if expected != found {
+            return Err(EntryError::HeaderChecksum { expected, found });
+        }
+        let invalid = |what: String| Err(EntryError::Invalid(what));
         if header.seq == 0 {
-            return Err("entry sequence number is 0".into());
+            return invalid("entry sequence number is 0".into());
         }
         if header.tree == RESERVED_TREE_ID {
-            return Err("entry names the reserved tree id 0".into());
+            return invalid("entry names the reserved tree id 0".into());
         }
         if header.key_len == 0 || header.key_len as usize > MAX_KEY_LEN {
-            return Err(format!("entry key length {} out of range", header.key_len));
+            return invalid(format!("entry key length {} out of range", header.key_len));
         }
         if header.value_len as usize > MAX_VALUE_LEN {
-            return Err(format!("entry value length {} out of range", header.value_len));
+            return invalid(format!("entry value length {} out of range", header.value_len));
         }
         if header.tombstone && header.value_len != 0 {
-            return Err("tombstone entry carries a value".into());
+            return invalid("tombstone entry carries a value".into());
         }
         if header.flags & !KNOWN_ENTRY_FLAGS != 0 {
-            return Err(format!("unknown entry flags {:#06x}", header.flags));
+            return invalid(format!("unknown entry flags {:#06x}", header.flags));
         }
         Ok(header)
     }
 
-    /// Checks the CRC against the whole entry (`bytes` starts at the header).
-    pub(crate) fn verify(&self, bytes: &[u8]) -> Result<(), (u32, u32)> {
+    /// Checks the payload CRC against the whole entry (`bytes` starts at the header).
+    pub(crate) fn verify_payload(&self, bytes: &[u8]) -> Result<(), EntryError> {
         let payload_end = ENTRY_HEADER_LEN + self.key_len as usize + self.value_len as usize;
-        let found = entry_crc(&bytes[..ENTRY_CRC_OFFSET], &bytes[ENTRY_HEADER_LEN..payload_end]);
-        if found == self.crc { Ok(()) } else { Err((self.crc, found)) }
+        let found = crc32fast::hash(&bytes[ENTRY_HEADER_LEN..payload_end]);
+        if found == self.payload_crc {
+            Ok(())
+        } else {
+            Err(EntryError::PayloadChecksum { expected: self.payload_crc, found })
+        }
     }
 }
 
 /// Length on disk of an entry with this key and value length.
 pub(crate) const fn entry_len(key_len: usize, value_len: usize) -> usize {
     align_up(ENTRY_HEADER_LEN + key_len + value_len)
-}
-
-fn entry_crc(header: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(header);
-    h.update(payload);
-    h.finalize()
 }
 
 /// Appends one entry (header, key, value, zero padding) to `out`.
@@ -222,23 +230,25 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, seq: u64, tree: u32, key: &[u8], v
     debug_assert!(value_bytes.len() <= MAX_VALUE_LEN);
     let start = out.len();
     let word = if value.is_none() { seq | TOMBSTONE_BIT } else { seq };
+    let payload_crc = {
+        let mut h = crc32fast::Hasher::new();
+        h.update(key);
+        h.update(value_bytes);
+        h.finalize()
+    };
     out.put_u64(word);
     out.put_u32(tree);
     out.put_u16(key.len() as u16);
     out.put_u16(0);
     out.put_u32(value_bytes.len() as u32);
-    let crc = {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&out[start..start + ENTRY_CRC_OFFSET]);
-        h.update(key);
-        h.update(value_bytes);
-        h.finalize()
-    };
-    out.put_u32(crc);
+    debug_assert_eq!(out.len() - start, PAYLOAD_CRC_OFFSET);
+    out.put_u32(payload_crc);
+    debug_assert_eq!(out.len() - start, HEADER_CRC_OFFSET);
+    let header_crc = crc32fast::hash(&out[start..start + HEADER_CRC_OFFSET]);
+    out.put_u32(header_crc);
     out.extend_from_slice(key);
     out.extend_from_slice(value_bytes);
-    let padded = start + entry_len(key.len(), value_bytes.len());
-    out.resize(padded, 0);
+    out.resize(start + entry_len(key.len(), value_bytes.len()), 0);
 }
 
 /// A validated entry borrowed from a buffer that starts at its header.
@@ -253,9 +263,29 @@ pub(crate) struct EntryRef<'a> {
 /// What is wrong with bytes that were expected to hold an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EntryError {
+    /// The header's CRC does not match: none of its fields can be trusted.
+    HeaderChecksum { expected: u32, found: u32 },
+    /// The header's CRC matches but a field is impossible.
     Invalid(String),
+    /// Fewer bytes than the (trusted) header declares.
     Short { needed: usize, available: usize },
-    Checksum { expected: u32, found: u32 },
+    /// The header is intact; the key or value bytes are not.
+    PayloadChecksum { expected: u32, found: u32 },
+}
+
+impl EntryError {
+    /// The same fault as data for an `Error::Corruption`.
+    pub(crate) fn kind(self) -> CorruptionKind {
+        match self {
+            Self::HeaderChecksum { expected, found } | Self::PayloadChecksum { expected, found } => {
+                CorruptionKind::ChecksumMismatch { expected, found }
+            }
+            Self::Invalid(what) => CorruptionKind::Invalid(what),
+            Self::Short { needed, available } => {
+                CorruptionKind::Truncated { needed: needed as u64, available: available as u64 }
+            }
+        }
+    }
 }
 
 /// Decodes and fully validates the entry at the start of `bytes`.
@@ -264,17 +294,17 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<EntryRef<'_>, EntryError> {
     let Some(head) = bytes.first_chunk::<ENTRY_HEADER_LEN>() else {
         return Err(EntryError::Short { needed: ENTRY_HEADER_LEN, available: bytes.len() });
     };
-    let header = EntryHeader::decode(head).map_err(EntryError::Invalid)?;
+    let header = EntryHeader::decode(head)?;
     let needed = header.entry_len();
     if bytes.len() < needed {
         return Err(EntryError::Short { needed, available: bytes.len() });
     }
-    header.verify(bytes).map_err(|(expected, found)| EntryError::Checksum { expected, found })?;
+    header.verify_payload(bytes)?;
     Ok(EntryRef::split(header, bytes))
 }
 
 impl<'a> EntryRef<'a> {
-    /// Splits an entry whose header was decoded and whose CRC was verified.
+    /// Splits an entry whose header was decoded and whose payload CRC was verified.
     pub(crate) fn split(header: EntryHeader, bytes: &'a [u8]) -> Self {
         let key_end = ENTRY_HEADER_LEN + header.key_len as usize;
         let key = &bytes[ENTRY_HEADER_LEN..key_end];
@@ -309,7 +339,7 @@ mod tests {
         encode_entry(&mut buf, 9, 1, &[1, 2], None);
         let e = decode_entry(&buf).expect("valid tombstone");
         assert!(e.header.tombstone && e.value.is_none());
-        assert!(matches!(decode_entry(&[0u8; 64]), Err(EntryError::Invalid(_))));
+        assert!(matches!(decode_entry(&[0u8; 64]), Err(EntryError::HeaderChecksum { .. })));
     }
 
     #[test]

@@ -38,11 +38,11 @@ fn entry_bytes() {
     encode_entry(&mut put, 42, 7, b"key1", Some(b"value"));
     assert_eq!(
         put,
-        hex("2a00000000000000 0700000004000000 050000007ce31999 6b65793176616c75 6500000000000000")
+        hex("2a00000000000000 0700000004000000 05000000d14bb7cd 2a33484c6b657931 76616c7565000000")
     );
     let mut tomb = Vec::new();
     encode_entry(&mut tomb, 43, 7, b"key1", None);
-    assert_eq!(tomb, hex("2b00000000000080 0700000004000000 0000000062126f9e 6b65793100000000"));
+    assert_eq!(tomb, hex("2b00000000000080 0700000004000000 0000000050645c2c cbbb72336b657931"));
 }
 
 #[test]

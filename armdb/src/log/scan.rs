@@ -1,15 +1,18 @@
 //! Walks a data file entry by entry and says precisely where and why it stops.
 //!
-//! The end of a log is defined here: a partial entry, zero padding or any bytes
-//! that hold no valid entry up to the end of the file are a *tail*. A damaged
-//! entry followed by a valid one is *corruption*. Only the caller knows whether a
-//! tail may be truncated (it may in the last file of a shard).
+//! The end of a log is defined here. An entry whose header is intact (its own
+//! CRC matches) is trusted for its length: if it runs past the end of the file,
+//! or its payload is damaged and nothing valid follows it, the log ends at that
+//! entry (a *tail*). Damage followed by a valid entry is *corruption*. After a
+//! damaged header, the scan looks for the next valid entry at every 8-byte step;
+//! in a log file, a candidate must also continue the increasing seqs. Only the
+//! caller knows whether a tail may be truncated (in the last file of a shard).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::format::{ENTRY_ALIGN, ENTRY_HEADER_LEN, EntryError, EntryHeader, EntryRef, decode_entry};
+use super::format::{ENTRY_ALIGN, ENTRY_HEADER_LEN, EntryError, EntryHeader, EntryRef};
 use crate::error::CorruptionKind;
 use crate::{Error, Result};
 
@@ -36,11 +39,15 @@ pub(crate) struct Scanner<'f> {
     buf: Vec<u8>,
     buf_off: u64,
     pos: u64,
+    /// Seqs increase through the file (a log file, not a compaction output).
+    seq_ordered: bool,
+    /// Highest seq of a valid entry so far.
+    last_seq: u64,
 }
 
 impl<'f> Scanner<'f> {
-    pub(crate) fn new(file: &'f File, path: &'f Path, start: u64, len: u64) -> Self {
-        Self { file, path, len, buf: Vec::new(), buf_off: start, pos: start }
+    pub(crate) fn new(file: &'f File, path: &'f Path, start: u64, len: u64, seq_ordered: bool) -> Self {
+        Self { file, path, len, buf: Vec::new(), buf_off: start, pos: start, seq_ordered, last_seq: 0 }
     }
 
     /// Makes `[at, at + n)` available in the buffer; `false` when the file ends first.
@@ -64,30 +71,37 @@ impl<'f> Scanner<'f> {
         &self.buf[(at - self.buf_off) as usize..]
     }
 
-    /// Checks for a complete, valid entry at `at` and returns its header.
-    fn probe(&mut self, at: u64) -> Result<Result<EntryHeader, CorruptionKind>> {
+    /// Reads the entry at `at`: `Ok` with its header when the whole entry is valid.
+    fn read(&mut self, at: u64) -> Result<Result<EntryHeader, EntryError>> {
         if !self.fill(at, ENTRY_HEADER_LEN)? {
-            return Ok(Err(CorruptionKind::Truncated {
-                needed: ENTRY_HEADER_LEN as u64,
-                available: self.len - at,
+            return Ok(Err(EntryError::Short {
+                needed: ENTRY_HEADER_LEN,
+                available: (self.len - at) as usize,
             }));
         }
-        let needed = match decode_entry(self.window(at)) {
-            Ok(e) => return Ok(Ok(e.header)),
-            Err(EntryError::Short { needed, .. }) => needed,
-            Err(e) => return Ok(Err(kind_of(e))),
+        let head = self.window(at).first_chunk::<ENTRY_HEADER_LEN>().copied();
+        let Some(head) = head else {
+            return Ok(Err(EntryError::Short { needed: ENTRY_HEADER_LEN, available: 0 }));
         };
+        let header = match EntryHeader::decode(&head) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e)),
+        };
+        let needed = header.entry_len();
         if !self.fill(at, needed)? {
-            return Ok(Err(CorruptionKind::Truncated { needed: needed as u64, available: self.len - at }));
+            return Ok(Err(EntryError::Short { needed, available: (self.len - at) as usize }));
         }
-        Ok(decode_entry(self.window(at)).map(|e| e.header).map_err(kind_of))
+        Ok(header.verify_payload(self.window(at)).map(|()| header))
     }
 
-    /// The offset of the first valid entry after `from`, if any.
+    /// The offset of the first valid entry at or after `from` that continues the
+    /// file's seqs, if any.
     fn resync(&mut self, from: u64) -> Result<Option<u64>> {
-        let mut at = from + ENTRY_ALIGN as u64;
+        let mut at = from;
         while at + ENTRY_HEADER_LEN as u64 <= self.len {
-            if self.probe(at)?.is_ok() {
+            if let Ok(h) = self.read(at)?
+                && (!self.seq_ordered || h.seq > self.last_seq)
+            {
                 return Ok(Some(at));
             }
             at += ENTRY_ALIGN as u64;
@@ -100,31 +114,48 @@ impl<'f> Scanner<'f> {
         if at == self.len {
             return Ok(Step::End);
         }
-        match self.probe(at)? {
+        let (kind, resume_from) = match self.read(at)? {
             Ok(header) => {
                 self.pos = at + header.entry_len() as u64;
-                Ok(Step::Entry { offset: at, entry: EntryRef::split(header, self.window(at)) })
+                self.last_seq = self.last_seq.max(header.seq);
+                return Ok(Step::Entry { offset: at, entry: EntryRef::split(header, self.window(at)) });
             }
-            Err(kind) => match self.resync(at)? {
-                Some(resume) => {
-                    self.pos = resume;
-                    Ok(Step::Corrupt { offset: at, kind })
-                }
-                None => {
-                    self.pos = self.len;
-                    Ok(Step::Tail { offset: at, kind })
-                }
-            },
+            // A trusted header that runs past the end: the write of this entry was cut.
+            Err(e @ EntryError::Short { .. }) => {
+                self.pos = self.len;
+                return Ok(Step::Tail { offset: at, kind: e.kind() });
+            }
+            // A trusted header with a damaged payload: skip exactly this entry.
+            Err(e @ EntryError::PayloadChecksum { .. }) => {
+                let n = self.read_header_len(at)?;
+                (e.kind(), at + n)
+            }
+            // Nothing in the header can be trusted.
+            Err(e @ (EntryError::HeaderChecksum { .. } | EntryError::Invalid(_))) => {
+                (e.kind(), at + ENTRY_ALIGN as u64)
+            }
+        };
+        match self.resync(resume_from)? {
+            Some(resume) => {
+                self.pos = resume;
+                Ok(Step::Corrupt { offset: at, kind })
+            }
+            None => {
+                self.pos = self.len;
+                Ok(Step::Tail { offset: at, kind })
+            }
         }
     }
-}
 
-fn kind_of(e: EntryError) -> CorruptionKind {
-    match e {
-        EntryError::Invalid(what) => CorruptionKind::Invalid(what),
-        EntryError::Short { needed, available } => {
-            CorruptionKind::Truncated { needed: needed as u64, available: available as u64 }
-        }
-        EntryError::Checksum { expected, found } => CorruptionKind::ChecksumMismatch { expected, found },
+    /// The entry length declared by the (intact) header at `at`.
+    fn read_header_len(&mut self, at: u64) -> Result<u64> {
+        let head = if self.fill(at, ENTRY_HEADER_LEN)? {
+            self.window(at).first_chunk::<ENTRY_HEADER_LEN>().copied()
+        } else {
+            None
+        };
+        Ok(head
+            .and_then(|h| EntryHeader::decode(&h).ok())
+            .map_or(ENTRY_ALIGN as u64, |h| h.entry_len() as u64))
     }
 }

@@ -16,7 +16,6 @@ use super::health::Health;
 use super::lock::DirLock;
 use super::shard::{Appender, Shard};
 use crate::config::Durability;
-use crate::error::CorruptionKind;
 use crate::sync::lock;
 use crate::{Error, Result};
 
@@ -139,18 +138,8 @@ impl LogSet {
     /// Checks an entry read from `loc` and returns its value.
     pub(crate) fn verify_value(&self, loc: Loc, tree: u32, key: &[u8], bytes: Vec<u8>) -> Result<Bytes> {
         let path = || self.shards[loc.shard as usize].dir.join(super::format::log_file_name(loc.file));
-        let entry = decode_entry(&bytes).map_err(|e| {
-            let kind = match e {
-                super::format::EntryError::Invalid(what) => CorruptionKind::Invalid(what),
-                super::format::EntryError::Short { needed, available } => {
-                    CorruptionKind::Truncated { needed: needed as u64, available: available as u64 }
-                }
-                super::format::EntryError::Checksum { expected, found } => {
-                    CorruptionKind::ChecksumMismatch { expected, found }
-                }
-            };
-            Error::corrupt(path(), u64::from(loc.offset), kind)
-        })?;
+        let entry =
+            decode_entry(&bytes).map_err(|e| Error::corrupt(path(), u64::from(loc.offset), e.kind()))?;
         if entry.header.tree != tree || entry.key != key || entry.value.is_none() {
             return Err(Error::invalid(
                 path(),

@@ -273,7 +273,7 @@ fn recover_file(
         Err(what) => {
             let empty = len <= FILE_HEADER_LEN as u64
                 || matches!(
-                    Scanner::new(&file, path, FILE_HEADER_LEN as u64, len).next()?,
+                    Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, false).next()?,
                     Step::Tail { .. } | Step::End
                 );
             if last && empty {
@@ -297,7 +297,7 @@ fn recover_file(
         }
     };
     let mut truncate_at = None;
-    let mut scanner = Scanner::new(&file, path, FILE_HEADER_LEN as u64, len);
+    let mut scanner = Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, kind == FileKind::Log);
     loop {
         match scanner.next()? {
             Step::Entry { offset, entry } => match ctx.check(&entry) {
