@@ -174,6 +174,7 @@ impl Shard {
     /// before the next file exists, so a torn tail can only ever be in the last
     /// file of a shard, whatever the durability mode.
     fn rotate(&self, w: &mut Writer) -> Result<()> {
+        let _span = tracing::debug_span!("rotate", shard = self.id, sealed = w.active.id).entered();
         w.flush()?;
         w.active.sync()?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
