@@ -10,6 +10,7 @@ fn ids(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir.join("shard-000"))
         .expect("list shard")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".log"))
         .collect()
 }
 

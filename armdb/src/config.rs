@@ -63,6 +63,8 @@ pub struct Config {
     pub keydir: bool,
     /// What recovery does with corruption that is not a torn tail.
     pub corruption: CorruptionPolicy,
+    /// When the background compactor runs and how much it rewrites.
+    pub compaction: crate::CompactionConfig,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             value_cache_bytes: 64 << 20,
             keydir: true,
             corruption: CorruptionPolicy::default(),
+            compaction: crate::CompactionConfig::default(),
         }
     }
 }
@@ -109,6 +112,17 @@ impl Config {
         {
             return Err(Error::InvalidArgument(
                 "Durability::Buffered::flush_every must be greater than zero".into(),
+            ));
+        }
+        let ratio = self.compaction.min_dead_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(Error::InvalidArgument(format!(
+                "CompactionConfig::min_dead_ratio is {ratio}, must be in 0.0..=1.0"
+            )));
+        }
+        if self.compaction.interval.is_some_and(|d| d.is_zero()) {
+            return Err(Error::InvalidArgument(
+                "CompactionConfig::interval must be greater than zero".into(),
             ));
         }
         Ok(())

@@ -44,6 +44,32 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// A record could not be encoded or decoded with its tree's codec.
+    #[error("tree {tree:?}: cannot {what}: {source}")]
+    Codec {
+        /// The typed tree's name.
+        tree: String,
+        /// What armdb was doing, e.g. "decode the record of key 7 with postcard".
+        what: String,
+        /// The codec's error.
+        #[source]
+        source: crate::codec::CodecError,
+    },
+    /// A write would give two records the same value of a unique index; nothing was written.
+    #[error(
+        "tree {tree:?}: unique index {index:?} already holds the value {value} (for key {holder}); \
+         nothing was written"
+    )]
+    UniqueViolation {
+        /// The typed tree's name.
+        tree: String,
+        /// The index's name (its field).
+        index: String,
+        /// The conflicting value, as `Debug` shows it.
+        value: String,
+        /// The primary key of the record that holds the value, as `Debug` shows it.
+        holder: String,
+    },
     /// A caller passed an argument armdb cannot accept.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

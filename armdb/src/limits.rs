@@ -19,6 +19,8 @@ pub const MAX_WRITE_BUFFER: usize = 256 << 20;
 pub const MAX_TREE_NAME_LEN: usize = 255;
 /// Largest number of trees in one database.
 pub const MAX_TREES: usize = 65_535;
+/// Most entries in one atomic batch.
+pub const MAX_BATCH_ENTRIES: usize = 1 << 20;
 /// Largest catalog file: every tree at its largest record.
 pub const MAX_CATALOG_LEN: usize = 64 + MAX_TREES * (32 + MAX_TREE_NAME_LEN);
 

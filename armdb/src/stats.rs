@@ -22,6 +22,9 @@ pub struct Stats {
     pub bytes_written: u64,
     /// `fdatasync` calls on data files since open.
     pub fsyncs: u64,
+    /// Writes acknowledged after an fsync covered them (`Durability::Sync`);
+    /// with group commit this exceeds `fsyncs`.
+    pub synced_writes: u64,
     /// Value cache hits since open.
     pub cache_hits: u64,
     /// Value cache misses since open.

@@ -3,6 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 
 use super::Key;
+use crate::limits::MAX_KEY_LEN;
 use crate::{Error, Result};
 
 /// The contiguous range of keys whose encodings start with the same bytes.
@@ -28,11 +29,20 @@ impl<K: Key> Prefix<K> {
                 K::LEN
             )));
         }
-        let mut lo = vec![0u8; K::LEN];
-        let mut hi = vec![0xFFu8; K::LEN];
-        lo[..prefix.len()].copy_from_slice(prefix);
-        hi[..prefix.len()].copy_from_slice(prefix);
-        Ok(Self { lo: K::decode(&lo), hi: K::decode(&hi) })
+        Ok(Self::from_leading(prefix))
+    }
+
+    /// The keys whose encoding starts with `leading`; bytes beyond `K::LEN` are
+    /// ignored. Used by the `prefix_<fields>` constructors, whose `leading` is
+    /// always shorter than the key.
+    pub(crate) fn from_leading(leading: &[u8]) -> Self {
+        const { assert!(K::LEN <= MAX_KEY_LEN, "Key::LEN exceeds MAX_KEY_LEN") };
+        let n = leading.len().min(K::LEN);
+        let mut lo = [0u8; MAX_KEY_LEN];
+        let mut hi = [0xFFu8; MAX_KEY_LEN];
+        lo[..n].copy_from_slice(&leading[..n]);
+        hi[..n].copy_from_slice(&leading[..n]);
+        Self { lo: K::decode(&lo[..K::LEN]), hi: K::decode(&hi[..K::LEN]) }
     }
 
     /// The smallest key with this prefix.

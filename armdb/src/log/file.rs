@@ -4,9 +4,9 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, log_file_name};
+use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, TMP_SUFFIX, log_file_name};
 use crate::{Error, Result};
 
 /// Where an entry lives: enough to read it back and to tell it apart from every
@@ -35,12 +35,27 @@ pub(crate) struct DataFile {
     file: File,
     /// Bytes handed to the OS; everything below this offset can be `pread`.
     written: AtomicU64,
+    /// Bytes of entries no index points at any more (overwritten, deleted, tombstones).
+    dead: AtomicU64,
+    /// Lowest seq of an entry in the file (`u64::MAX` while it has none).
+    min_seq: AtomicU64,
+    /// A valid hint file describes this (sealed) file.
+    hinted: AtomicBool,
 }
 
 impl DataFile {
     /// Creates a new file (never an existing one: ids are not reused) and writes its header.
     pub(crate) fn create(dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
-        let path = dir.join(log_file_name(header.file_id));
+        Self::create_at(dir.join(log_file_name(header.file_id)), header)
+    }
+
+    /// Creates a file under a temporary name, for compaction output: recovery
+    /// deletes temporary files, and `publish` gives it its real name once whole.
+    pub(crate) fn create_temp(dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
+        Self::create_at(dir.join(format!("{}{TMP_SUFFIX}", log_file_name(header.file_id))), header)
+    }
+
+    fn create_at(path: PathBuf, header: FileHeader) -> Result<Arc<Self>> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -48,22 +63,71 @@ impl DataFile {
             .open(&path)
             .map_err(|e| Error::io("create data file", &path, e))?;
         file.write_all_at(&header.encode(), 0).map_err(|e| Error::io("write data file header", &path, e))?;
-        Ok(Arc::new(Self {
-            id: header.file_id,
-            path,
-            kind: header.kind,
-            file,
-            written: AtomicU64::new(FILE_HEADER_LEN as u64),
-        }))
+        Ok(Self::new(header.file_id, path, header.kind, file, FILE_HEADER_LEN as u64))
+    }
+
+    /// Renames a file made by `create_temp` to its real name (the caller fsyncs
+    /// the directory afterwards). The open handle stays valid.
+    pub(crate) fn publish(&self, dir: &Path) -> Result<Arc<Self>> {
+        let target = dir.join(log_file_name(self.id));
+        std::fs::rename(&self.path, &target)
+            .map_err(|e| Error::io("rename compaction output to", &target, e))?;
+        let file = self.file.try_clone().map_err(|e| Error::io("reopen", &target, e))?;
+        let out = Self::new(self.id, target, self.kind, file, self.written());
+        out.note_seq(self.min_seq());
+        out.add_dead(self.dead());
+        Ok(out)
     }
 
     /// Wraps a file recovery has validated up to `len` bytes.
     pub(crate) fn from_recovered(id: u32, path: PathBuf, kind: FileKind, file: File, len: u64) -> Arc<Self> {
-        Arc::new(Self { id, path, kind, file, written: AtomicU64::new(len) })
+        Self::new(id, path, kind, file, len)
+    }
+
+    fn new(id: u32, path: PathBuf, kind: FileKind, file: File, len: u64) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            path,
+            kind,
+            file,
+            written: AtomicU64::new(len),
+            dead: AtomicU64::new(0),
+            min_seq: AtomicU64::new(u64::MAX),
+            hinted: AtomicBool::new(false),
+        })
+    }
+
+    /// The open file, for scans.
+    pub(crate) fn handle(&self) -> &File {
+        &self.file
     }
 
     pub(crate) fn written(&self) -> u64 {
         self.written.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn dead(&self) -> u64 {
+        self.dead.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_dead(&self, bytes: u64) {
+        self.dead.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn hinted(&self) -> bool {
+        self.hinted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_hinted(&self) {
+        self.hinted.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn min_seq(&self) -> u64 {
+        self.min_seq.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_seq(&self, seq: u64) {
+        self.min_seq.fetch_min(seq, Ordering::Relaxed);
     }
 
     /// Writes `bytes` at `offset`, which must be the current end, and publishes them to readers.

@@ -11,15 +11,17 @@ pub(crate) const FORMAT_VERSION: u16 = 1;
 pub(crate) const LOG_MAGIC: [u8; 8] = *b"ARMDBLOG";
 pub(crate) const MANIFEST_MAGIC: [u8; 8] = *b"ARMDBMAN";
 pub(crate) const CATALOG_MAGIC: [u8; 8] = *b"ARMDBCAT";
+pub(crate) const HINT_MAGIC: [u8; 8] = *b"ARMDBHNT";
 
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
-/// The manifest has a fixed length.
-pub(crate) const MANIFEST_LEN: usize = 32;
+/// Most batch seqs the manifest lists as dropped.
+pub(crate) const MAX_DROPPED_BATCHES: usize = 1 << 16;
 pub(crate) const CATALOG_FILE: &str = "CATALOG";
 pub(crate) const LOCK_FILE: &str = "LOCK";
 /// Suffix of a file being written before it atomically replaces its target.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 pub(crate) const LOG_SUFFIX: &str = ".log";
+pub(crate) const HINT_SUFFIX: &str = ".hint";
 
 /// Seed of the shard hash (xxh3-64). Never changes: it places keys on disk.
 pub(crate) const SHARD_HASH_SEED: u64 = 0;
@@ -139,10 +141,49 @@ const HEADER_CRC_OFFSET: usize = 24;
 const TOMBSTONE_BIT: u64 = 1 << 63;
 /// Largest sequence number: the top bit of the first word is the tombstone flag.
 pub(crate) const MAX_SEQ: u64 = TOMBSTONE_BIT - 1;
+/// Entry flag: the entry belongs to an atomic batch. Every entry of a batch, in
+/// every shard, carries the batch's one seq.
+pub(crate) const FLAG_BATCH: u16 = 1;
 /// Entry flags known to this version; any other bit makes an entry invalid.
-pub(crate) const KNOWN_ENTRY_FLAGS: u16 = 0;
-/// Tree id 0 is reserved for records of the engine itself (batch framing).
+pub(crate) const KNOWN_ENTRY_FLAGS: u16 = FLAG_BATCH;
+/// Tree id 0 is reserved for records of the engine itself: batch markers.
 pub(crate) const RESERVED_TREE_ID: u32 = 0;
+/// Key length of a batch marker (the batch seq, little-endian).
+pub(crate) const MARKER_KEY_LEN: usize = 8;
+/// Value length of a batch marker.
+pub(crate) const MARKER_VALUE_LEN: usize = 8;
+
+/// Closes one shard's part of a batch: written after the part's entries, in the
+/// same file, under tree id 0 with `FLAG_BATCH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BatchMarker {
+    /// Entries of the batch in this shard (the marker not included).
+    pub entries: u32,
+    /// Shards the batch wrote to.
+    pub shards: u16,
+}
+
+impl BatchMarker {
+    pub(crate) fn encode(&self) -> [u8; MARKER_VALUE_LEN] {
+        let mut out = Vec::with_capacity(MARKER_VALUE_LEN);
+        out.put_u32(self.entries);
+        out.put_u16(self.shards);
+        out.put_u16(0);
+        let mut fixed = [0u8; MARKER_VALUE_LEN];
+        fixed.copy_from_slice(&out);
+        fixed
+    }
+
+    pub(crate) fn decode(value: &[u8]) -> Result<Self, String> {
+        let mut r = Reader::new(value);
+        let short = |_| "short batch marker".to_string();
+        let m = Self { entries: r.u32().map_err(short)?, shards: r.u16().map_err(short)? };
+        if m.entries == 0 || m.shards == 0 || r.u16().map_err(short)? != 0 || r.position() != value.len() {
+            return Err(format!("invalid batch marker {m:?}"));
+        }
+        Ok(m)
+    }
+}
 
 /// The fixed header in front of every entry's key and value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,8 +227,13 @@ impl EntryHeader {
         if header.seq == 0 {
             return invalid("entry sequence number is 0".into());
         }
-        if header.tree == RESERVED_TREE_ID {
-            return invalid("entry names the reserved tree id 0".into());
+        if header.tree == RESERVED_TREE_ID
+            && !(header.flags & FLAG_BATCH != 0
+                && !header.tombstone
+                && header.key_len as usize == MARKER_KEY_LEN
+                && header.value_len as usize == MARKER_VALUE_LEN)
+        {
+            return invalid("entry names the reserved tree id 0 but is not a batch marker".into());
         }
         if header.key_len == 0 || header.key_len as usize > MAX_KEY_LEN {
             return invalid(format!("entry key length {} out of range", header.key_len));
@@ -223,7 +269,14 @@ pub(crate) const fn entry_len(key_len: usize, value_len: usize) -> usize {
 
 /// Appends one entry (header, key, value, zero padding) to `out`.
 /// `value == None` writes a tombstone.
-pub(crate) fn encode_entry(out: &mut Vec<u8>, seq: u64, tree: u32, key: &[u8], value: Option<&[u8]>) {
+pub(crate) fn encode_entry(
+    out: &mut Vec<u8>,
+    seq: u64,
+    tree: u32,
+    flags: u16,
+    key: &[u8],
+    value: Option<&[u8]>,
+) {
     debug_assert!(seq != 0 && seq <= MAX_SEQ);
     debug_assert!(!key.is_empty() && key.len() <= MAX_KEY_LEN);
     let value_bytes = value.unwrap_or(&[]);
@@ -239,7 +292,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, seq: u64, tree: u32, key: &[u8], v
     out.put_u64(word);
     out.put_u32(tree);
     out.put_u16(key.len() as u16);
-    out.put_u16(0);
+    out.put_u16(flags);
     out.put_u32(value_bytes.len() as u32);
     debug_assert_eq!(out.len() - start, PAYLOAD_CRC_OFFSET);
     out.put_u32(payload_crc);
@@ -320,7 +373,7 @@ mod tests {
     #[test]
     fn entry_round_trips_and_detects_flips() {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, 42, 7, b"key1", Some(b"value"));
+        encode_entry(&mut buf, 42, 7, 0, b"key1", Some(b"value"));
         assert_eq!(buf.len() % ENTRY_ALIGN, 0);
         let e = decode_entry(&buf).expect("valid entry");
         assert_eq!((e.header.seq, e.header.tree, e.key), (42, 7, &b"key1"[..]));
@@ -336,7 +389,7 @@ mod tests {
     #[test]
     fn tombstone_and_zero_header() {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, 9, 1, &[1, 2], None);
+        encode_entry(&mut buf, 9, 1, 0, &[1, 2], None);
         let e = decode_entry(&buf).expect("valid tombstone");
         assert!(e.header.tombstone && e.value.is_none());
         assert!(matches!(decode_entry(&[0u8; 64]), Err(EntryError::HeaderChecksum { .. })));
@@ -345,7 +398,7 @@ mod tests {
     #[test]
     fn little_endian_layout_is_fixed() {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, 0x0102, 3, &[0xAA], Some(&[]));
+        encode_entry(&mut buf, 0x0102, 3, 0, &[0xAA], Some(&[]));
         assert_eq!(&buf[..8], &[0x02, 0x01, 0, 0, 0, 0, 0, 0]);
         assert_eq!(&buf[8..12], &[3, 0, 0, 0]);
         assert_eq!(&buf[12..14], &[1, 0]);

@@ -14,6 +14,13 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Replaces `dir/name` with `bytes` atomically: write a temporary file, fsync it,
 /// rename it over the target, fsync the directory.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic_no_dir_sync(dir, name, bytes)?;
+    sync_dir(dir)
+}
+
+/// `write_atomic` without the directory fsync, for derived files whose loss is
+/// harmless (hints): the rename may not survive a power cut.
+pub(crate) fn write_atomic_no_dir_sync(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!("{name}{}", super::format::TMP_SUFFIX));
     let target = dir.join(name);
     let mut f = OpenOptions::new()
@@ -25,8 +32,7 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(f);
-    std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename into place", &target, e))?;
-    sync_dir(dir)
+    std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename into place", &target, e))
 }
 
 /// Reads a whole small file, refusing one longer than `limit` before reading it.

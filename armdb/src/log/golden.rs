@@ -35,13 +35,13 @@ fn shard_hash_vectors() {
 #[test]
 fn entry_bytes() {
     let mut put = Vec::new();
-    encode_entry(&mut put, 42, 7, b"key1", Some(b"value"));
+    encode_entry(&mut put, 42, 7, 0, b"key1", Some(b"value"));
     assert_eq!(
         put,
         hex("2a00000000000000 0700000004000000 05000000d14bb7cd 2a33484c6b657931 76616c7565000000")
     );
     let mut tomb = Vec::new();
-    encode_entry(&mut tomb, 43, 7, b"key1", None);
+    encode_entry(&mut tomb, 43, 7, 0, b"key1", None);
     assert_eq!(tomb, hex("2b00000000000080 0700000004000000 0000000050645c2c cbbb72336b657931"));
 }
 
@@ -52,8 +52,11 @@ fn file_header_manifest_catalog_bytes() {
         h.encode().to_vec(),
         hex("41524d44424c4f47 0100030000000000 1100000000000000 efbeadde00000000 ad0e41b700000000")
     );
-    let m = Manifest { shards: 4, db_id: 99 };
-    assert_eq!(m.encode(), hex("41524d44424d414e 0100040000000000 6300000000000000 d6ea821600000000"));
+    let m = Manifest::new(4, 99);
+    assert_eq!(
+        m.encode(),
+        hex("41524d44424d414e 0100040000000000 6300000000000000 0000000000000000 0000000000000000 279dc736")
+    );
     let c = Catalog {
         trees: vec![TreeDef {
             id: 1,

@@ -1,78 +1,116 @@
-//! The manifest: the facts fixed when a database is created.
+//! The manifest: the facts fixed when a database is created, the seq up to
+//! which everything is durable, and the batches recovery has dropped.
+//! Replaced atomically whenever it changes.
 
 use std::path::Path;
 
 use super::codec::{Put, Reader};
-use super::format::{FORMAT_VERSION, MANIFEST_FILE, MANIFEST_LEN, MANIFEST_MAGIC};
+use super::format::{FORMAT_VERSION, MANIFEST_FILE, MANIFEST_MAGIC, MAX_DROPPED_BATCHES};
 use super::fsio;
 use crate::error::CorruptionKind;
 use crate::limits::MAX_SHARDS;
 use crate::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Fixed part of the manifest, before the dropped-batch list and the CRC.
+const MANIFEST_FIXED_LEN: usize = 40;
+/// Largest manifest file.
+const MANIFEST_MAX_LEN: usize = MANIFEST_FIXED_LEN + 8 * MAX_DROPPED_BATCHES + 4;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Manifest {
     pub shards: u16,
     pub db_id: u64,
+    /// Every write with a seq up to this is durable in every shard, and every
+    /// batch up to it is whole unless listed in `dropped_batches`. Seqs are never
+    /// assigned at or below it again.
+    pub durable_seq: u64,
+    /// Seqs of batches that recovery found cut short and dropped; their parts
+    /// stay dropped even below `durable_seq`. Sorted, no duplicates.
+    pub dropped_batches: Vec<u64>,
 }
 
 impl Manifest {
+    pub(crate) fn new(shards: u16, db_id: u64) -> Self {
+        Self { shards, db_id, durable_seq: 0, dropped_batches: Vec::new() }
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MANIFEST_LEN);
+        let mut out = Vec::with_capacity(MANIFEST_FIXED_LEN + 8 * self.dropped_batches.len() + 4);
         out.extend_from_slice(&MANIFEST_MAGIC);
         out.put_u16(FORMAT_VERSION);
         out.put_u16(self.shards);
-        out.put_u32(0);
+        out.put_u32(self.dropped_batches.len() as u32);
         out.put_u64(self.db_id);
+        out.put_u64(self.durable_seq);
+        out.put_u64(0);
+        for &seq in &self.dropped_batches {
+            out.put_u64(seq);
+        }
         let crc = crc32fast::hash(&out);
         out.put_u32(crc);
-        out.put_u32(0);
         out
     }
 
     pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |what: String| Error::invalid(path, 0, what);
-        if bytes.len() != MANIFEST_LEN {
+        if bytes.len() < MANIFEST_FIXED_LEN + 4 {
             return Err(Error::corrupt(
                 path,
                 0,
-                CorruptionKind::Truncated { needed: MANIFEST_LEN as u64, available: bytes.len() as u64 },
+                CorruptionKind::Truncated {
+                    needed: (MANIFEST_FIXED_LEN + 4) as u64,
+                    available: bytes.len() as u64,
+                },
             ));
         }
-        let mut r = Reader::new(bytes);
+        let body = &bytes[..bytes.len() - 4];
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&bytes[bytes.len() - 4..]);
+        let expected = u32::from_le_bytes(crc);
+        let found = crc32fast::hash(body);
+        if expected != found {
+            return Err(Error::corrupt(
+                path,
+                body.len() as u64,
+                CorruptionKind::ChecksumMismatch { expected, found },
+            ));
+        }
+        let mut r = Reader::new(body);
         let short = |_| bad("short manifest".into());
         let magic: [u8; 8] = r.array().map_err(short)?;
         if magic != MANIFEST_MAGIC {
             return Err(bad(format!("bad manifest magic {magic:02x?}")));
         }
         let version = r.u16().map_err(short)?;
-        let shards = r.u16().map_err(short)?;
-        r.u32().map_err(short)?;
-        let db_id = r.u64().map_err(short)?;
-        let covered = r.position();
-        let expected = r.u32().map_err(short)?;
-        let found = crc32fast::hash(&bytes[..covered]);
-        if expected != found {
-            return Err(Error::corrupt(
-                path,
-                covered as u64,
-                CorruptionKind::ChecksumMismatch { expected, found },
-            ));
-        }
         if version != FORMAT_VERSION {
             return Err(bad(format!(
                 "unsupported format version {version} (this build reads {FORMAT_VERSION})"
             )));
         }
+        let shards = r.u16().map_err(short)?;
         if shards == 0 || shards as usize > MAX_SHARDS {
             return Err(bad(format!("shard count {shards} out of range")));
         }
-        Ok(Self { shards, db_id })
+        let dropped = r.u32().map_err(short)? as usize;
+        let db_id = r.u64().map_err(short)?;
+        let durable_seq = r.u64().map_err(short)?;
+        if r.u64().map_err(short)? != 0 {
+            return Err(bad("reserved manifest bytes are not zero".into()));
+        }
+        if dropped > MAX_DROPPED_BATCHES || body.len() != MANIFEST_FIXED_LEN + 8 * dropped {
+            return Err(bad(format!("manifest lists {dropped} dropped batches in {} bytes", body.len())));
+        }
+        let dropped_batches = (0..dropped).map(|_| r.u64().map_err(short)).collect::<Result<Vec<u64>>>()?;
+        if !dropped_batches.is_sorted_by(|a, b| a < b) {
+            return Err(bad("dropped batches are not sorted".into()));
+        }
+        Ok(Self { shards, db_id, durable_seq, dropped_batches })
     }
 
     /// Loads the manifest of `dir`, or `None` for a directory without one.
     pub(crate) fn load(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(MANIFEST_FILE);
-        match fsio::read_small(&path, MANIFEST_LEN)? {
+        match fsio::read_small(&path, MANIFEST_MAX_LEN)? {
             Some(bytes) => Self::decode(&path, &bytes).map(Some),
             None => Ok(None),
         }
@@ -89,13 +127,16 @@ mod tests {
 
     #[test]
     fn manifest_round_trips_and_rejects_damage() {
-        let m = Manifest { shards: 4, db_id: 99 };
+        let m = Manifest { shards: 4, db_id: 99, durable_seq: 7, dropped_batches: vec![3, 5] };
         let bytes = m.encode();
         assert_eq!(Manifest::decode(Path::new("M"), &bytes).expect("valid"), m);
-        for i in 0..28 {
+        for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x04;
             assert!(Manifest::decode(Path::new("M"), &bad).is_err(), "byte {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(Manifest::decode(Path::new("M"), &bytes[..cut]).is_err(), "cut {cut}");
         }
     }
 }

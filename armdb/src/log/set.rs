@@ -14,6 +14,7 @@ use super::file::Loc;
 use super::format::{SHARD_HASH_SEED, decode_entry};
 use super::health::Health;
 use super::lock::DirLock;
+use super::manifest::Manifest;
 use super::shard::{Appender, Shard};
 use crate::config::Durability;
 use crate::sync::lock;
@@ -38,21 +39,32 @@ struct Flusher {
     thread: JoinHandle<()>,
 }
 
-/// Counters of the value cache.
+/// Counters of the log set: value cache use and acknowledged durable writes.
 #[derive(Debug, Default)]
-pub(crate) struct CacheCounters {
+pub(crate) struct Counters {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
+    /// Writes acknowledged after an fsync covered them (`Durability::Sync`).
+    pub synced_writes: AtomicU64,
 }
 
 #[derive(Debug)]
 pub(crate) struct LogSet {
+    pub dir: PathBuf,
+    manifest: Mutex<Manifest>,
+    /// Replication's hook into compaction: tombstones with a seq above this are
+    /// kept, because some follower has not acknowledged them yet. `u64::MAX`
+    /// while no follower is registered.
+    pub retention_floor: AtomicU64,
+    /// One maintenance task at a time: a compaction pass or hint writing (so a
+    /// hint is never written for a file compaction is deleting).
+    pub maintenance: Mutex<()>,
     pub shards: Arc<[Shard]>,
     durability: Durability,
     next_seq: AtomicU64,
     pub health: Arc<Health>,
     cache: Option<ValueCache>,
-    pub cache_counters: CacheCounters,
+    pub counters: Counters,
     flusher: Mutex<Option<Flusher>>,
     dir_lock: Mutex<Option<DirLock>>,
 }
@@ -64,6 +76,7 @@ impl LogSet {
         shards: Vec<Shard>,
         next_seq: u64,
         dir_lock: DirLock,
+        manifest: Manifest,
     ) -> Result<Arc<Self>> {
         let shards: Arc<[Shard]> = shards.into();
         let health = Arc::new(Health::default());
@@ -79,12 +92,16 @@ impl LogSet {
             ValueCache::with_weighter(items, config.value_cache_bytes as u64, ByteWeight)
         });
         Ok(Arc::new(Self {
+            dir,
+            manifest: Mutex::new(manifest),
+            retention_floor: AtomicU64::new(u64::MAX),
+            maintenance: Mutex::new(()),
             shards,
             durability: config.durability,
             next_seq: AtomicU64::new(next_seq),
             health,
             cache,
-            cache_counters: CacheCounters::default(),
+            counters: Counters::default(),
             flusher: Mutex::new(flusher),
             dir_lock: Mutex::new(Some(dir_lock)),
         }))
@@ -113,26 +130,30 @@ impl LogSet {
         drop(a);
         if let (Some(seq), Durability::Sync) = (appended, self.durability) {
             s.sync_through(seq, &self.health)?;
+            self.counters.synced_writes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(out)
     }
 
     /// Reads and verifies the value of the entry at `loc`, which must belong to
-    /// `key` of `tree`. Served from the value cache when possible.
-    pub(crate) fn read_value(&self, loc: Loc, tree: u32, key: &[u8]) -> Result<Bytes> {
+    /// `key` of `tree`. Served from the value cache when possible. `None` when
+    /// the location's file was retired by compaction (look the key up again).
+    pub(crate) fn read_value(&self, loc: Loc, tree: u32, key: &[u8]) -> Result<Option<Bytes>> {
         let ck = (loc.shard, loc.file, loc.offset);
         if let Some(v) = self.cache.as_ref().and_then(|c| c.get(&ck)) {
-            self.cache_counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(v);
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(v));
         }
-        self.cache_counters.misses.fetch_add(1, Ordering::Relaxed);
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
         let shard = &self.shards[loc.shard as usize];
-        let bytes = shard.read_entry(loc)?;
+        let Some(bytes) = shard.read_entry(loc)? else {
+            return Ok(None);
+        };
         let value = self.verify_value(loc, tree, key, bytes)?;
         if let Some(c) = &self.cache {
             c.insert(ck, value.clone());
         }
-        Ok(value)
+        Ok(Some(value))
     }
 
     /// Checks an entry read from `loc` and returns its value.
@@ -152,10 +173,39 @@ impl LogSet {
         Ok(Bytes::from(bytes).slice(start..end))
     }
 
+    /// Locks every shard, in shard order (the one order in which several shard
+    /// locks may be held).
+    pub(crate) fn lock_all(&self) -> Vec<std::sync::MutexGuard<'_, super::shard::Writer>> {
+        self.shards.iter().map(Shard::lock).collect()
+    }
+
+    /// Counts the entry at `loc` as garbage for compaction.
+    pub(crate) fn mark_dead(&self, loc: Loc) {
+        if let Some(f) = self.shards[loc.shard as usize].files().get(&loc.file) {
+            f.add_dead(u64::from(loc.len));
+        }
+    }
+
     pub(crate) fn flush(&self) -> Result<()> {
         self.health.check()?;
         for s in self.shards.iter() {
             s.flush(&self.health)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable in every shard and records that in the
+    /// manifest: every batch up to the recorded seq is then whole, so later
+    /// recovery and compaction may treat its entries as plain entries.
+    pub(crate) fn advance_durable_seq(&self) -> Result<()> {
+        let upto = self.next_seq().saturating_sub(1);
+        self.sync()?;
+        let mut m = lock(&self.manifest);
+        if upto > m.durable_seq {
+            let mut next = m.clone();
+            next.durable_seq = upto;
+            next.store(&self.dir).inspect_err(|e| self.health.poison(e))?;
+            *m = next;
         }
         Ok(())
     }
@@ -189,6 +239,14 @@ impl LogSet {
 
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_seq_counter(&self) -> &AtomicU64 {
+        &self.next_seq
+    }
+
+    pub(crate) fn durability(&self) -> Durability {
+        self.durability
     }
 }
 

@@ -79,11 +79,17 @@ pub(crate) struct ShardState {
     pub active: Arc<DataFile>,
     pub next_file_id: u32,
     pub last_seq: u64,
+    /// Bytes of live entries per file, as recovery resolved them.
+    pub live_bytes: std::collections::HashMap<u32, u64>,
 }
 
 impl Shard {
     pub(crate) fn new(id: u16, dir: PathBuf, db_id: u64, config: &crate::Config, state: ShardState) -> Self {
         let buf_start = state.active.written();
+        for (id, f) in &state.files {
+            let used = f.written().saturating_sub(FILE_HEADER_LEN as u64);
+            f.add_dead(used.saturating_sub(state.live_bytes.get(id).copied().unwrap_or(0)));
+        }
         Self {
             id,
             dir,
@@ -111,6 +117,45 @@ impl Shard {
 
     pub(crate) fn files(&self) -> arc_swap::Guard<Arc<FileTable>> {
         self.files.load()
+    }
+
+    /// The id of the active file.
+    pub(crate) fn active_id(&self) -> u32 {
+        self.lock().active.id
+    }
+
+    /// Reserves a file id for a compaction output.
+    pub(crate) fn allocate_file_id(&self) -> Result<u32> {
+        let mut w = self.lock();
+        let id = w.next_file_id;
+        w.next_file_id = id
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument(format!("shard {} has used every file id", self.id)))?;
+        Ok(id)
+    }
+
+    /// Makes `files` readable through the file table.
+    pub(crate) fn publish_files(&self, files: &[Arc<DataFile>]) {
+        self.files.rcu(|t| {
+            let mut t = FileTable::clone(t);
+            for f in files {
+                t.insert(f.id, Arc::clone(f));
+            }
+            t
+        });
+    }
+
+    /// Removes `ids` from the file table. Readers that still hold one of them
+    /// keep reading it; readers that look it up afterwards find it gone and
+    /// follow their index again.
+    pub(crate) fn retire_files(&self, ids: &[u32]) {
+        self.files.rcu(|t| {
+            let mut t = FileTable::clone(t);
+            for id in ids {
+                t.remove(id);
+            }
+            t
+        });
     }
 
     /// Writes the buffer to the OS.
@@ -147,17 +192,22 @@ impl Shard {
     }
 
     /// Reads a whole entry, from the file or, if it is still buffered, from the buffer.
-    pub(crate) fn read_entry(&self, loc: Loc) -> Result<Vec<u8>> {
-        let file = self.file(loc)?;
+    ///
+    /// `None` when compaction has retired the file since the location was read
+    /// from an index: the caller looks the key up again.
+    pub(crate) fn read_entry(&self, loc: Loc) -> Result<Option<Vec<u8>>> {
+        let Some(file) = self.files.load().get(&loc.file).cloned() else {
+            return Ok(None);
+        };
         if loc.end() <= file.written() {
-            return file.read_at(u64::from(loc.offset), loc.len as usize);
+            return file.read_at(u64::from(loc.offset), loc.len as usize).map(Some);
         }
         let w = self.lock();
         if let Some(bytes) = buffered(&w, loc) {
-            return Ok(bytes.to_vec());
+            return Ok(Some(bytes.to_vec()));
         }
         drop(w);
-        file.read_at(u64::from(loc.offset), loc.len as usize)
+        file.read_at(u64::from(loc.offset), loc.len as usize).map(Some)
     }
 
     fn file(&self, loc: Loc) -> Result<Arc<DataFile>> {
@@ -218,41 +268,98 @@ pub(crate) struct Appender<'a> {
     pub(crate) appended: Option<u64>,
 }
 
+/// Refuses a value over the limit before anything is written.
+pub(crate) fn check_value_len(value: Option<&[u8]>) -> Result<()> {
+    let len = value.map_or(0, <[u8]>::len);
+    if len > MAX_VALUE_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "value of {len} bytes exceeds the {MAX_VALUE_LEN}-byte limit"
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the next seq.
+pub(crate) fn next_seq(seq: &AtomicU64) -> Result<u64> {
+    let s = seq.fetch_add(1, Ordering::Relaxed);
+    if s > MAX_SEQ {
+        return Err(Error::InvalidArgument("sequence numbers are exhausted".into()));
+    }
+    Ok(s)
+}
+
+impl Shard {
+    /// Rotates unless `bytes` more fit in the active file (or it holds no entry yet),
+    /// so that what follows lands in one file.
+    pub(crate) fn make_room(&self, w: &mut Writer, bytes: u64, health: &Health) -> Result<()> {
+        if w.end() + bytes > self.max_file_size && w.end() > FILE_HEADER_LEN as u64 {
+            self.rotate(w).inspect_err(|e| health.poison(e))?;
+        }
+        Ok(())
+    }
+
+    /// Encodes one entry into the buffer (no I/O) and returns its location.
+    pub(crate) fn encode(
+        &self,
+        w: &mut Writer,
+        seq: u64,
+        tree: u32,
+        flags: u16,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Loc {
+        let offset = w.end();
+        let start = w.buf.len();
+        encode_entry(&mut w.buf, seq, tree, flags, key, value);
+        w.active.note_seq(seq);
+        let len = w.buf.len() - start;
+        w.last_seq = w.last_seq.max(seq);
+        let c = &self.counters;
+        c.writes.fetch_add(1, Ordering::Relaxed);
+        c.bytes_appended.fetch_add(len as u64, Ordering::Relaxed);
+        Loc { shard: self.id, file: w.active.id, offset: offset as u32, len: len as u32 }
+    }
+
+    /// Writes the buffer when `force` or when it is full. On failure the bytes
+    /// from `rollback` on are dropped from the buffer and the database is poisoned.
+    pub(crate) fn flush_after(
+        &self,
+        w: &mut Writer,
+        force: bool,
+        rollback: usize,
+        health: &Health,
+    ) -> Result<()> {
+        if (force || w.buf.len() >= self.write_buffer_size)
+            && let Err(e) = w.flush()
+        {
+            w.buf.truncate(rollback);
+            health.poison(&e);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
 impl Appender<'_> {
     /// Appends one entry (a tombstone when `value` is `None`) and returns where it is.
     pub(crate) fn append(&mut self, tree: u32, key: &[u8], value: Option<&[u8]>) -> Result<(u64, Loc)> {
         self.health.check()?;
-        let value_len = value.map_or(0, <[u8]>::len);
-        if value_len > MAX_VALUE_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "value of {value_len} bytes exceeds the {MAX_VALUE_LEN}-byte limit"
-            )));
-        }
-        let len = entry_len(key.len(), value_len);
+        check_value_len(value)?;
+        let len = entry_len(key.len(), value.map_or(0, <[u8]>::len));
         let w = &mut *self.w;
-        if w.end() + len as u64 > self.shard.max_file_size && w.end() > FILE_HEADER_LEN as u64 {
-            self.shard.rotate(w).inspect_err(|e| self.health.poison(e))?;
-        }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        if seq > MAX_SEQ {
-            return Err(Error::InvalidArgument("sequence numbers are exhausted".into()));
-        }
-        let offset = w.end();
+        self.shard.make_room(w, len as u64, self.health)?;
+        let seq = next_seq(self.seq)?;
         let before = w.buf.len();
-        encode_entry(&mut w.buf, seq, tree, key, value);
-        if (self.flush_each || w.buf.len() >= self.shard.write_buffer_size)
-            && let Err(e) = w.flush()
-        {
-            w.buf.truncate(before);
-            self.health.poison(&e);
-            return Err(e);
-        }
-        w.last_seq = seq;
+        let loc = self.shard.encode(w, seq, tree, 0, key, value);
+        self.shard.flush_after(w, self.flush_each, before, self.health)?;
         self.appended = Some(seq);
-        let c = &self.shard.counters;
-        c.writes.fetch_add(1, Ordering::Relaxed);
-        c.bytes_appended.fetch_add(len as u64, Ordering::Relaxed);
-        Ok((seq, Loc { shard: self.shard.id, file: w.active.id, offset: offset as u32, len: len as u32 }))
+        Ok((seq, loc))
     }
 
     /// Reads an entry of this shard without taking the lock again.

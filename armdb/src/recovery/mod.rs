@@ -3,15 +3,15 @@
 //! Rules (see `docs/format.md`): every file is scanned; for every key the entry
 //! with the highest seq wins; a torn or zero-filled tail of the last file of a
 //! shard is truncated; any other damage is corruption, reported with file and
-//! offset and handled by `Config::corruption`.
+//! offset and handled by `Config::corruption`; a batch counts only when whole.
 
+mod batch;
+mod files;
 mod report;
 mod stage;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -22,8 +22,8 @@ pub(crate) use stage::{Staged, StagedEntry};
 use crate::config::CorruptionPolicy;
 use crate::error::CorruptionKind;
 use crate::log::{
-    Catalog, DataFile, EntryRef, FILE_HEADER_LEN, FileHeader, FileKind, FileTable, Loc, Scanner, ShardState,
-    Step, TreeDef, TreeKind, fsio, log_file_name, parse_log_file_name, shard_dir_name,
+    BatchMarker, Catalog, DataFile, EntryRef, FLAG_BATCH, FileKind, FileTable, Loc, Manifest,
+    RESERVED_TREE_ID, ShardState, TreeDef, TreeKind,
 };
 use crate::sync::lock;
 use crate::{Config, Error, Result};
@@ -36,110 +36,129 @@ pub(crate) struct Recovered {
     pub staged: HashMap<u32, Vec<Staged>>,
     pub max_seq: u64,
     pub report: RecoveryReport,
+    /// Seqs of batches found cut short now or at an earlier open.
+    pub dropped_batches: Vec<u64>,
 }
 
 struct Ctx<'a> {
     root: &'a Path,
     db_id: u64,
+    /// Every batch with a seq up to this is known to be whole, except `dropped`.
+    durable_seq: u64,
+    dropped: std::collections::HashSet<u64>,
     trees: HashMap<u32, &'a TreeDef>,
     policy: CorruptionPolicy,
 }
 
 /// What one shard's files held.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Found {
-    files: FileTable,
     last_seq: u64,
     staged: HashMap<u32, Staged>,
+    batches: batch::Pending,
     report: RecoveryReport,
 }
 
 struct ShardOutcome {
-    state: ShardState,
-    staged: HashMap<u32, Staged>,
-    report: RecoveryReport,
+    files: FileTable,
+    active: Arc<DataFile>,
+    next_file_id: u32,
+    found: Found,
 }
 
-pub(crate) fn recover(
-    root: &Path,
-    shards: u16,
-    db_id: u64,
-    catalog: &Catalog,
-    config: &Config,
-) -> Result<Recovered> {
-    let span = tracing::info_span!("recovery", dir = %root.display(), shards);
-    let _enter = span.enter();
-    let started = Instant::now();
-    let ctx = Ctx {
-        root,
-        db_id,
-        trees: catalog.trees.iter().map(|t| (t.id, t)).collect(),
-        policy: config.corruption,
-    };
-    let outcomes: Vec<Mutex<Option<Result<ShardOutcome>>>> = (0..shards).map(|_| Mutex::new(None)).collect();
+/// Runs `f` for every shard on up to one thread per core.
+fn per_shard<T: Send>(shards: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let slots: Vec<Mutex<Option<T>>> = (0..shards).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let workers =
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(usize::from(shards));
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(shards);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= usize::from(shards) {
+                    if i >= shards {
                         break;
                     }
-                    let out = recover_shard(&ctx, i as u16);
-                    *lock(&outcomes[i]) = Some(out);
+                    *lock(&slots[i]) = Some(f(i));
                 }
             });
         }
     });
-    let mut recovered = Recovered {
-        shards: Vec::with_capacity(usize::from(shards)),
-        staged: HashMap::new(),
-        max_seq: 0,
-        report: RecoveryReport::default(),
-    };
-    for (i, slot) in outcomes.into_iter().enumerate() {
-        let out = slot
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .ok_or_else(|| Error::InvalidArgument(format!("recovery of shard {i} did not run")))??;
-        recovered.max_seq = recovered.max_seq.max(out.state.last_seq);
-        recovered.shards.push(out.state);
-        recovered.report.merge(out.report);
-        for (tree, staged) in out.staged {
-            let per_shard = recovered.staged.entry(tree).or_default();
-            per_shard.push(staged);
-        }
-    }
-    recovered.report.duration = started.elapsed();
-    tracing::info!(
-        files = recovered.report.files,
-        entries = recovered.report.entries,
-        truncated_bytes = recovered.report.truncated_bytes,
-        corrupt_entries = recovered.report.corrupt_entries,
-        ms = recovered.report.duration.as_millis() as u64,
-        "recovered"
-    );
-    Ok(recovered)
+    slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+        .collect()
 }
 
-fn list_files(dir: &Path) -> Result<Vec<u32>> {
-    let mut ids = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let name = entry.file_name();
-        match name.to_str().and_then(parse_log_file_name) {
-            Some(id) => ids.push(id),
-            None => {
-                tracing::warn!(file = ?name, dir = %dir.display(), "ignoring a file that is not a data file")
-            }
-        }
+pub(crate) fn recover(
+    root: &Path,
+    manifest: &Manifest,
+    catalog: &Catalog,
+    config: &Config,
+) -> Result<Recovered> {
+    let span = tracing::info_span!("recovery", dir = %root.display(), shards = manifest.shards);
+    let _enter = span.enter();
+    let started = Instant::now();
+    let ctx = Ctx {
+        root,
+        db_id: manifest.db_id,
+        durable_seq: manifest.durable_seq,
+        dropped: manifest.dropped_batches.iter().copied().collect(),
+        trees: catalog.trees.iter().map(|t| (t.id, t)).collect(),
+        policy: config.corruption,
+    };
+    let shards = usize::from(manifest.shards);
+    let outcomes = per_shard(shards, |i| files::recover_shard(&ctx, i as u16));
+    if outcomes.len() != shards {
+        return Err(Error::InvalidArgument("a recovery thread panicked".into()));
     }
-    ids.sort_unstable();
-    Ok(ids)
+    let outcomes = outcomes.into_iter().collect::<Result<Vec<_>>>()?;
+    let (heads, mut found): (Vec<_>, Vec<Found>) =
+        outcomes.into_iter().map(|o| ((o.files, o.active, o.next_file_id), o.found)).unzip();
+    let dropped_now = batch::settle(&mut found);
+    let mut report = RecoveryReport { incomplete_batches: dropped_now.len() as u64, ..Default::default() };
+    let mut dropped_batches: Vec<u64> =
+        manifest.dropped_batches.iter().chain(&dropped_now).copied().collect();
+    dropped_batches.sort_unstable();
+    dropped_batches.dedup();
+    let cells: Vec<Mutex<Found>> = found.into_iter().map(Mutex::new).collect();
+    let resolved = per_shard(shards, |i| {
+        let mut f = std::mem::take(&mut *lock(&cells[i]));
+        let mut live = HashMap::new();
+        for staged in f.staged.values_mut() {
+            staged.resolve();
+            staged.add_live_bytes(&mut live);
+        }
+        (f, live)
+    });
+    if resolved.len() != shards {
+        return Err(Error::InvalidArgument("a recovery thread panicked".into()));
+    }
+    let mut staged: HashMap<u32, Vec<Staged>> = HashMap::new();
+    let mut states = Vec::with_capacity(shards);
+    let mut max_seq = 0;
+    for ((files, active, next_file_id), (f, live_bytes)) in heads.into_iter().zip(resolved) {
+        max_seq = max_seq.max(f.last_seq);
+        report.merge(f.report);
+        for (tree, part) in f.staged {
+            staged.entry(tree).or_default().push(part);
+        }
+        states.push(ShardState { files, active, next_file_id, last_seq: f.last_seq, live_bytes });
+    }
+    report.duration = started.elapsed();
+    tracing::info!(
+        files = report.files,
+        entries = report.entries,
+        truncated_bytes = report.truncated_bytes,
+        corrupt_entries = report.corrupt_entries,
+        incomplete_batches = report.incomplete_batches,
+        ms = report.duration.as_millis() as u64,
+        "recovered"
+    );
+    // A dropped batch no file can hold any more need not be remembered.
+    let min_seq = states.iter().flat_map(|s| s.files.values()).map(|f| f.min_seq()).min().unwrap_or(u64::MAX);
+    dropped_batches.retain(|&seq| seq >= min_seq);
+    Ok(Recovered { shards: states, staged, max_seq, report, dropped_batches })
 }
 
 impl Ctx<'_> {
@@ -191,157 +210,68 @@ impl Ctx<'_> {
     }
 }
 
-fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
-    let dir = ctx.root.join(shard_dir_name(shard));
-    if !dir.exists() {
-        std::fs::create_dir(&dir).map_err(|e| Error::io("create shard directory", &dir, e))?;
-        fsio::sync_dir(ctx.root)?;
-    }
-    let ids = list_files(&dir)?;
-    let mut next_file_id = match ids.last() {
-        None => 1,
-        Some(&last) => last.checked_add(1).ok_or_else(|| {
-            Error::invalid(dir.join(log_file_name(last)), 0, "data file id leaves no id for the next file")
-        })?,
-    };
-    let mut found = Found::default();
-    let mut active = None;
-    for (i, &id) in ids.iter().enumerate() {
-        let last = i + 1 == ids.len();
-        let path = dir.join(log_file_name(id));
-        if let Some(file) = recover_file(ctx, shard, id, &path, last, &mut found)? {
-            if last && file.kind == FileKind::Log {
-                active = Some(Arc::clone(&file));
-            }
-            found.files.insert(id, file);
+impl Ctx<'_> {
+    /// Whether a hint record can stand for its entry: its tree is known with
+    /// this key length, and trees that keep values in memory have the value.
+    fn hint_record_usable(&self, e: &EntryRef<'_>) -> bool {
+        if e.header.tree == RESERVED_TREE_ID {
+            return e.value.is_some();
         }
+        self.trees.get(&e.header.tree).is_some_and(|def| {
+            usize::from(def.shape.key_len) == e.key.len()
+                && (e.header.tombstone || !def.shape.kind.keeps_values_inline() || e.value.is_some())
+        })
     }
-    let active = match active {
-        Some(a) => a,
-        None => {
-            let id = next_file_id;
-            let file = DataFile::create(
-                &dir,
-                FileHeader { shard, kind: FileKind::Log, file_id: id, db_id: ctx.db_id },
-            )?;
-            file.sync()?;
-            fsio::sync_dir(&dir)?;
-            next_file_id = id + 1;
-            found.files.insert(id, Arc::clone(&file));
-            file
-        }
-    };
-    for staged in found.staged.values_mut() {
-        staged.resolve();
-    }
-    Ok(ShardOutcome {
-        state: ShardState { files: found.files, active, next_file_id, last_seq: found.last_seq },
-        staged: found.staged,
-        report: found.report,
-    })
 }
 
-/// Scans one file into `out`. Returns `None` when the file was skipped whole.
-fn recover_file(
-    ctx: &Ctx<'_>,
-    shard: u16,
-    id: u32,
-    path: &Path,
-    last: bool,
-    out: &mut Found,
-) -> Result<Option<Arc<DataFile>>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io("open data file", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
-    out.report.files += 1;
-    out.report.bytes += len;
-    let kind = match read_header(&file, path, len)? {
-        Ok(h) if h.shard != shard || h.file_id != id || h.db_id != ctx.db_id => {
-            return Err(Error::invalid(
-                path,
-                0,
-                format!(
-                    "header says shard {} file {} of database {:#x}; expected shard {shard} file {id} of {:#x}",
-                    h.shard, h.file_id, h.db_id, ctx.db_id
-                ),
-            ));
-        }
-        Ok(h) => h.kind,
-        Err(what) => {
-            let empty = len <= FILE_HEADER_LEN as u64
-                || matches!(
-                    Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, false).next()?,
-                    Step::Tail { .. } | Step::End
-                );
-            if last && empty {
-                // A crash while the file was being created: nothing was ever written to it.
-                file.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
-                let header = FileHeader { shard, kind: FileKind::Log, file_id: id, db_id: ctx.db_id };
-                file.write_all_at(&header.encode(), 0)
-                    .map_err(|e| Error::io("rewrite data file header", path, e))?;
-                file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
-                out.report.truncated_bytes += len;
-                return Ok(Some(DataFile::from_recovered(
-                    id,
-                    path.to_owned(),
-                    FileKind::Log,
-                    file,
-                    FILE_HEADER_LEN as u64,
-                )));
-            }
-            ctx.damaged(&mut out.report, path, 0, CorruptionKind::Invalid(what))?;
-            return Ok(None);
-        }
-    };
-    let mut truncate_at = None;
-    let mut scanner = Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, kind == FileKind::Log);
-    loop {
-        match scanner.next()? {
-            Step::Entry { offset, entry } => match ctx.check(&entry) {
-                Ok(def) => {
-                    out.report.entries += 1;
-                    out.last_seq = out.last_seq.max(entry.header.seq);
-                    let loc =
-                        Loc { shard, file: id, offset: offset as u32, len: entry.header.entry_len() as u32 };
-                    out.staged
-                        .entry(def.id)
-                        .or_insert_with(|| Staged::new(usize::from(def.shape.key_len)))
-                        .push(&entry, loc, def.shape.kind.keeps_values_inline());
+impl Found {
+    /// Takes one valid entry found at `loc` in a file of `kind`.
+    fn accept(
+        &mut self,
+        ctx: &Ctx<'_>,
+        path: &Path,
+        kind: FileKind,
+        loc: Loc,
+        e: &EntryRef<'_>,
+    ) -> Result<()> {
+        let seq = e.header.seq;
+        self.report.entries += 1;
+        self.last_seq = self.last_seq.max(seq);
+        // Batch framing matters only where a batch may still be incomplete: in
+        // log files, above the seq up to which every batch is known whole.
+        let framed = kind == FileKind::Log
+            && e.header.flags & FLAG_BATCH != 0
+            && (seq > ctx.durable_seq || ctx.dropped.contains(&seq));
+        if e.header.tree == RESERVED_TREE_ID {
+            if framed {
+                match BatchMarker::decode(e.value.unwrap_or_default()) {
+                    Ok(m) => self.batches.part(seq).marker = Some(m),
+                    Err(what) => ctx.damaged(
+                        &mut self.report,
+                        path,
+                        u64::from(loc.offset),
+                        CorruptionKind::Invalid(what),
+                    )?,
                 }
-                Err(kind) => ctx.damaged(&mut out.report, path, offset, kind)?,
-            },
-            Step::End => break,
-            Step::Tail { offset, kind } => {
-                if last {
-                    truncate_at = Some(offset);
-                } else {
-                    ctx.damaged(&mut out.report, path, offset, kind)?;
-                }
-                break;
             }
-            Step::Corrupt { offset, kind } => ctx.damaged(&mut out.report, path, offset, kind)?,
+            return Ok(());
         }
+        let def = match ctx.check(e) {
+            Ok(def) => def,
+            Err(kind) => return ctx.damaged(&mut self.report, path, u64::from(loc.offset), kind),
+        };
+        let staged = if framed {
+            let part = self.batches.part(seq);
+            part.entries += 1;
+            &mut part.staged
+        } else {
+            &mut self.staged
+        };
+        staged.entry(def.id).or_insert_with(|| Staged::new(usize::from(def.shape.key_len))).push(
+            e,
+            loc,
+            def.shape.kind.keeps_values_inline(),
+        );
+        Ok(())
     }
-    drop(scanner);
-    let mut valid_len = len;
-    if let Some(at) = truncate_at {
-        tracing::warn!(path = %path.display(), offset = at, bytes = len - at, "truncating a torn tail");
-        file.set_len(at).map_err(|e| Error::io("truncate torn tail of", path, e))?;
-        file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
-        out.report.truncated_bytes += len - at;
-        valid_len = at;
-    }
-    Ok(Some(DataFile::from_recovered(id, PathBuf::from(path), kind, file, valid_len)))
-}
-
-fn read_header(file: &File, path: &Path, len: u64) -> Result<Result<FileHeader, String>> {
-    if len < FILE_HEADER_LEN as u64 {
-        return Ok(Err(format!("file of {len} bytes is shorter than its header")));
-    }
-    let mut buf = [0u8; FILE_HEADER_LEN];
-    file.read_exact_at(&mut buf, 0).map_err(|e| Error::io("read data file header", path, e))?;
-    Ok(FileHeader::decode(&buf))
 }

@@ -24,12 +24,16 @@ pub struct RecoveryReport {
     pub files: usize,
     /// Bytes of data files read.
     pub bytes: u64,
+    /// Data files whose entries came from their hint file instead of a scan.
+    pub hint_files: usize,
     /// Valid entries read (live, overwritten and tombstones).
     pub entries: u64,
     /// Bytes cut from torn or zero-filled tails of the last file of a shard.
     pub truncated_bytes: u64,
     /// Damaged entries or files skipped under `CorruptionPolicy::SkipEntry`.
     pub corrupt_entries: u64,
+    /// Batches dropped because a crash cut one of their parts.
+    pub incomplete_batches: u64,
     /// Where each skipped damage was.
     pub corruptions: Vec<SkippedCorruption>,
     /// Wall time of recovery.
@@ -39,10 +43,12 @@ pub struct RecoveryReport {
 impl RecoveryReport {
     pub(crate) fn merge(&mut self, other: Self) {
         self.files += other.files;
+        self.hint_files += other.hint_files;
         self.bytes += other.bytes;
         self.entries += other.entries;
         self.truncated_bytes += other.truncated_bytes;
         self.corrupt_entries += other.corrupt_entries;
+        self.incomplete_batches += other.incomplete_batches;
         self.corruptions.extend(other.corruptions);
     }
 }

@@ -1,6 +1,8 @@
 //! Entries read by recovery, held until their tree is opened and resolved so
 //! that for every key only the entry with the highest seq remains.
 
+use std::collections::HashMap;
+
 use crate::log::{EntryRef, Loc};
 
 #[derive(Clone, Copy, Debug)]
@@ -26,7 +28,6 @@ pub(crate) struct Staged {
 #[derive(Debug)]
 pub(crate) struct StagedEntry<'a> {
     pub key: &'a [u8],
-    pub seq: u64,
     pub loc: Loc,
     /// The value bytes, for trees that keep values in memory; empty otherwise.
     pub value: &'a [u8],
@@ -74,10 +75,53 @@ impl Staged {
         self.recs.len()
     }
 
+    /// Moves every entry of `other` (same tree) into `self`.
+    pub(crate) fn append(&mut self, other: Staged) {
+        let key_base = self.keys.len();
+        let val_base = self.values.len();
+        self.keys.extend_from_slice(&other.keys);
+        self.values.extend_from_slice(&other.values);
+        self.recs.extend(other.recs.into_iter().map(|r| Rec {
+            key_off: r.key_off + key_base,
+            val_off: r.val_off + val_base,
+            ..r
+        }));
+    }
+
+    /// Adds the bytes of every live (resolved) entry to its file's total.
+    pub(crate) fn add_live_bytes(&self, live: &mut HashMap<u32, u64>) {
+        for r in &self.recs {
+            *live.entry(r.loc.file).or_default() += u64::from(r.loc.len);
+        }
+    }
+
+    fn key_of(&self, r: &Rec) -> &[u8] {
+        &self.keys[r.key_off..r.key_off + self.key_len]
+    }
+
+    /// The position of `key` among the resolved entries.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        self.recs.binary_search_by(|r| self.key_of(r).cmp(key)).ok()
+    }
+
+    pub(crate) fn live_loc(&self, key: &[u8]) -> Option<Loc> {
+        self.find(key).map(|i| self.recs[i].loc)
+    }
+
+    /// Compare-and-set of the location of `key`.
+    pub(crate) fn relocate(&mut self, key: &[u8], from: Loc, to: Loc) -> bool {
+        match self.find(key) {
+            Some(i) if self.recs[i].loc == from => {
+                self.recs[i].loc = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn entries(&self) -> impl Iterator<Item = StagedEntry<'_>> {
         self.recs.iter().map(|r| StagedEntry {
             key: &self.keys[r.key_off..r.key_off + self.key_len],
-            seq: r.seq,
             loc: r.loc,
             value: &self.values[r.val_off..r.val_off + r.val_len as usize],
         })

@@ -3,16 +3,25 @@
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
-use super::core::TreeCore;
+use super::core::{Slot, TreeCore};
 use crate::key::Prefix;
+use crate::log::Loc;
 use crate::{Key, Result};
 
-/// A value of a const tree and the seq of the entry that wrote it.
+/// A value of a const tree and where the entry that wrote it lives.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConstSlot<const V: usize> {
-    #[expect(dead_code, reason = "read by compaction to tell the live entry of a key")]
-    pub seq: u64,
+    pub loc: Loc,
     pub value: [u8; V],
+}
+
+impl<const V: usize> Slot for ConstSlot<V> {
+    fn loc(&self) -> Loc {
+        self.loc
+    }
+    fn relocated(&self, to: Loc) -> Self {
+        Self { loc: to, value: self.value }
+    }
 }
 
 /// A tree of fixed-size keys and fixed-size `[u8; V]` values, all held in memory;
@@ -41,10 +50,6 @@ impl<K: Key, const V: usize> std::fmt::Debug for ConstTree<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.core.fmt(f)
     }
-}
-
-fn pair<K: Key, const V: usize>(e: crossbeam_skiplist::map::Entry<'_, K, ConstSlot<V>>) -> (K, [u8; V]) {
-    (*e.key(), e.value().value)
 }
 
 impl<K: Key, const V: usize> ConstTree<K, V> {
@@ -81,7 +86,7 @@ impl<K: Key, const V: usize> ConstTree<K, V> {
     pub fn put(&self, key: &K, value: &[u8; V]) -> Result<Option<[u8; V]>> {
         self.core.locked(key, |mut l| {
             let prev = l.current.map(|s| s.value);
-            self.core.put_locked(&mut l, value, |seq, _| ConstSlot { seq, value: *value })?;
+            self.core.put_locked(&mut l, value, |loc| ConstSlot { loc, value: *value })?;
             Ok(prev)
         })
     }
@@ -146,19 +151,19 @@ impl<K: Key, const V: usize> ConstTree<K, V> {
         new: Option<[u8; V]>,
     ) -> Result<()> {
         match new {
-            Some(value) => self.core.put_locked(l, &value, |seq, _| ConstSlot { seq, value }),
+            Some(value) => self.core.put_locked(l, &value, |loc| ConstSlot { loc, value }),
             None => self.core.delete_locked(l),
         }
     }
 
     /// All pairs in key order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (K, [u8; V])> {
-        self.core.index.ordered().iter().map(pair)
+        self.core.index.iter().map(|(k, s)| (k, s.value))
     }
 
     /// The pairs whose keys fall in `range`, in key order.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = (K, [u8; V])> {
-        self.core.index.ordered().range(range).map(pair)
+        self.core.index.range(range).map(|(k, s)| (k, s.value))
     }
 
     /// The pairs whose keys start with `prefix`, in key order.
@@ -168,11 +173,11 @@ impl<K: Key, const V: usize> ConstTree<K, V> {
 
     /// The pair with the smallest key.
     pub fn first(&self) -> Option<(K, [u8; V])> {
-        self.core.index.ordered().front().map(pair)
+        self.core.index.first().map(|(k, s)| (k, s.value))
     }
 
     /// The pair with the largest key.
     pub fn last(&self) -> Option<(K, [u8; V])> {
-        self.core.index.ordered().back().map(pair)
+        self.core.index.last().map(|(k, s)| (k, s.value))
     }
 }

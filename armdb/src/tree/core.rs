@@ -1,11 +1,43 @@
-//! What every tree kind shares: its id, the log set and its primary index.
+//! What every tree kind shares: its id, the log set and its primary index, and
+//! the type-erased view of a tree that recovery, compaction and batches use.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use super::index::KeyIndex;
 use crate::key::KeyBytes;
-use crate::log::{Appender, LogSet};
+use crate::log::{Appender, Loc, LogSet};
+use crate::recovery::{Staged, StagedEntry};
 use crate::{Key, Result};
+
+/// A value held in a primary index: it knows where its entry lives on disk, so
+/// compaction can tell the live entry of a key from dead ones and move it.
+pub(crate) trait Slot: Clone + Send + Sync + 'static {
+    fn loc(&self) -> Loc;
+    /// The same value, living at `to`.
+    fn relocated(&self, to: Loc) -> Self;
+}
+
+impl Slot for Loc {
+    fn loc(&self) -> Loc {
+        *self
+    }
+    fn relocated(&self, to: Loc) -> Self {
+        to
+    }
+}
+
+/// A tree seen without its key and value types.
+pub(crate) trait ErasedTree: Send + Sync + 'static {
+    /// Number of live keys.
+    fn len(&self) -> usize;
+    /// Where the live entry of the encoded `key` is, if the key is present.
+    fn live_loc(&self, key: &[u8]) -> Option<Loc>;
+    /// Points `key` at `to` if it still points at `from` (compare-and-set, so a
+    /// concurrent write always wins). The caller holds the key's shard lock.
+    fn relocate(&self, key: &[u8], from: Loc, to: Loc) -> bool;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
 
 pub(crate) struct TreeCore<K, V> {
     pub id: u32,
@@ -33,13 +65,30 @@ pub(crate) struct Locked<'a, 'b, K, V> {
     pub current: Option<V>,
 }
 
-impl<K, V> TreeCore<K, V>
-where
-    K: Key,
-    V: Clone + Send + Sync + 'static,
-{
-    pub(crate) fn new(id: u32, name: String, log: Arc<LogSet>, keydir: bool) -> Self {
-        Self { id, name, log, index: KeyIndex::new(keydir) }
+/// What opening a tree hands to the code that builds it.
+pub(crate) struct TreeInit<'a> {
+    pub id: u32,
+    pub name: String,
+    pub log: Arc<LogSet>,
+    pub keydir: bool,
+    /// The tree's live entries as recovery found them, one part per shard.
+    pub staged: &'a [Staged],
+}
+
+impl<K: Key, V: Slot> TreeCore<K, V> {
+    /// Builds the tree's index from the recovered entries; `value_of` makes each
+    /// index value from its entry.
+    pub(crate) fn from_staged(
+        init: TreeInit<'_>,
+        value_of: impl Fn(&StagedEntry<'_>) -> Result<V>,
+    ) -> Result<Self> {
+        let core = Self { id: init.id, name: init.name, log: init.log, index: KeyIndex::new(init.keydir) };
+        for part in init.staged {
+            for e in part.entries() {
+                core.index.insert(K::decode(e.key), value_of(&e)?);
+            }
+        }
+        Ok(core)
     }
 
     /// Runs `f` with the key's shard lock held, so that reading the current value,
@@ -53,24 +102,80 @@ where
         })
     }
 
-    /// Appends a put and points the index at the value `make` builds from its seq and location.
+    /// Appends a put and points the index at the value `make` builds for its location.
     pub(crate) fn put_locked(
         &self,
         l: &mut Locked<'_, '_, K, V>,
         value: &[u8],
-        make: impl FnOnce(u64, crate::log::Loc) -> V,
+        make: impl FnOnce(Loc) -> V,
     ) -> Result<()> {
-        let (seq, loc) = l.a.append(self.id, l.key_bytes, Some(value))?;
-        self.index.insert(*l.key, make(seq, loc));
+        let (_, loc) = l.a.append(self.id, l.key_bytes, Some(value))?;
+        self.index.insert(*l.key, make(loc));
+        if let Some(old) = l.current.take() {
+            self.log.mark_dead(old.loc());
+        }
         Ok(())
+    }
+
+    /// Points `key` at `value`, whose entry was just appended; the previous
+    /// entry becomes garbage. Returns the previous value. The caller holds the
+    /// key's shard lock (batches, which append before they install).
+    pub(crate) fn install(&self, key: K, value: V) -> Option<V> {
+        let old = self.index.get(&key);
+        self.index.insert(key, value);
+        if let Some(o) = &old {
+            self.log.mark_dead(o.loc());
+        }
+        old
+    }
+
+    /// Removes `key`, whose tombstone was just appended at `tomb`. Returns the
+    /// previous value. The caller holds the key's shard lock.
+    pub(crate) fn uninstall(&self, key: &K, tomb: Loc) -> Option<V> {
+        let old = self.index.get(key);
+        if let Some(o) = &old {
+            self.index.remove(key);
+            self.log.mark_dead(o.loc());
+        }
+        self.log.mark_dead(tomb);
+        old
     }
 
     /// Appends a tombstone if the key exists and removes it from the index.
     pub(crate) fn delete_locked(&self, l: &mut Locked<'_, '_, K, V>) -> Result<()> {
-        if l.current.is_some() {
-            l.a.append(self.id, l.key_bytes, None)?;
+        if let Some(old) = l.current.take() {
+            let (_, tomb) = l.a.append(self.id, l.key_bytes, None)?;
             self.index.remove(l.key);
+            self.log.mark_dead(old.loc());
+            // A tombstone is garbage as soon as it is written: it only waits for
+            // the older versions it shadows to be compacted away.
+            self.log.mark_dead(tomb);
         }
         Ok(())
+    }
+}
+
+impl<K: Key, V: Slot> ErasedTree for TreeCore<K, V> {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn live_loc(&self, key: &[u8]) -> Option<Loc> {
+        self.index.get(&K::decode(key)).map(|v| v.loc())
+    }
+
+    fn relocate(&self, key: &[u8], from: Loc, to: Loc) -> bool {
+        let key = K::decode(key);
+        match self.index.get(&key) {
+            Some(v) if v.loc() == from => {
+                self.index.insert(key, v.relocated(to));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }

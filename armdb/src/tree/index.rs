@@ -1,23 +1,64 @@
 //! The primary index of a tree: an ordered skiplist for ranges and iteration,
-//! and an optional hash keydir beside it for point reads.
+//! and, when `Config::keydir` is on, a hash keydir beside it for point reads.
 //!
-//! Both are written only under the home shard's lock of the key; reads never lock.
+//! With a keydir, the keydir is the one source of truth for values and
+//! presence, and the skiplist holds only keys (a superset while a write is in
+//! flight): iteration takes each key's value from the keydir and skips keys it
+//! does not hold. So a `get` and a later `range` never disagree about a key,
+//! whichever structure a concurrent write reached first. Both are written only
+//! under the key's home shard lock; reads never lock.
+
+use std::ops::RangeBounds;
 
 use crossbeam_skiplist::SkipMap;
 
 type Keydir<K, V> = papaya::HashMap<K, V, foldhash::fast::RandomState>;
 
+enum Layout<K, V> {
+    /// No keydir: the skiplist holds the values.
+    Ordered(SkipMap<K, V>),
+    /// The skiplist orders the keys; the keydir holds the values.
+    Keyed { keys: SkipMap<K, ()>, keydir: Keydir<K, V> },
+}
+
 pub(crate) struct KeyIndex<K, V> {
-    ordered: SkipMap<K, V>,
-    keydir: Option<Keydir<K, V>>,
+    layout: Layout<K, V>,
 }
 
 impl<K, V> std::fmt::Debug for KeyIndex<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyIndex")
-            .field("len", &self.ordered.len())
-            .field("keydir", &self.keydir.is_some())
-            .finish()
+        let (len, keydir) = match &self.layout {
+            Layout::Ordered(m) => (m.len(), false),
+            Layout::Keyed { keys, .. } => (keys.len(), true),
+        };
+        f.debug_struct("KeyIndex").field("len", &len).field("keydir", &keydir).finish()
+    }
+}
+
+/// One of two iterators with the same items.
+enum Either<A, B> {
+    A(A),
+    B(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Self::A(a) => a.next(),
+            Self::B(b) => b.next(),
+        }
+    }
+}
+
+impl<T, A: DoubleEndedIterator<Item = T>, B: DoubleEndedIterator<Item = T>> DoubleEndedIterator
+    for Either<A, B>
+{
+    fn next_back(&mut self) -> Option<T> {
+        match self {
+            Self::A(a) => a.next_back(),
+            Self::B(b) => b.next_back(),
+        }
     }
 }
 
@@ -27,47 +68,96 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(crate) fn new(keydir: bool) -> Self {
-        Self {
-            ordered: SkipMap::new(),
-            keydir: keydir.then(|| Keydir::with_hasher(foldhash::fast::RandomState::default())),
-        }
+        let layout = if keydir {
+            Layout::Keyed {
+                keys: SkipMap::new(),
+                keydir: Keydir::with_hasher(foldhash::fast::RandomState::default()),
+            }
+        } else {
+            Layout::Ordered(SkipMap::new())
+        };
+        Self { layout }
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<V> {
-        match &self.keydir {
-            Some(h) => h.pin().get(key).cloned(),
-            None => self.ordered.get(key).map(|e| e.value().clone()),
+        match &self.layout {
+            Layout::Ordered(m) => m.get(key).map(|e| e.value().clone()),
+            Layout::Keyed { keydir, .. } => keydir.pin().get(key).cloned(),
         }
     }
 
     pub(crate) fn contains(&self, key: &K) -> bool {
-        match &self.keydir {
-            Some(h) => h.pin().contains_key(key),
-            None => self.ordered.contains_key(key),
+        match &self.layout {
+            Layout::Ordered(m) => m.contains_key(key),
+            Layout::Keyed { keydir, .. } => keydir.pin().contains_key(key),
         }
     }
 
     /// Caller holds the key's shard lock.
     pub(crate) fn insert(&self, key: K, value: V) {
-        if let Some(h) = &self.keydir {
-            h.pin().insert(key, value.clone());
+        match &self.layout {
+            Layout::Ordered(m) => {
+                m.insert(key, value);
+            }
+            Layout::Keyed { keys, keydir } => {
+                // Key first, value second: until the keydir has it, iteration skips it.
+                if !keys.contains_key(&key) {
+                    keys.insert(key, ());
+                }
+                keydir.pin().insert(key, value);
+            }
         }
-        self.ordered.insert(key, value);
     }
 
     /// Caller holds the key's shard lock.
     pub(crate) fn remove(&self, key: &K) {
-        self.ordered.remove(key);
-        if let Some(h) = &self.keydir {
-            h.pin().remove(key);
+        match &self.layout {
+            Layout::Ordered(m) => {
+                m.remove(key);
+            }
+            Layout::Keyed { keys, keydir } => {
+                // Value first: from then on no reader sees the key.
+                keydir.pin().remove(key);
+                keys.remove(key);
+            }
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ordered.len()
+        match &self.layout {
+            Layout::Ordered(m) => m.len(),
+            Layout::Keyed { keydir, .. } => keydir.len(),
+        }
     }
 
-    pub(crate) fn ordered(&self) -> &SkipMap<K, V> {
-        &self.ordered
+    /// The pairs whose keys fall in `range`, in key order.
+    pub(crate) fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = (K, V)> {
+        match &self.layout {
+            Layout::Ordered(m) => Either::A(m.range(range).map(|e| (*e.key(), e.value().clone()))),
+            Layout::Keyed { keys, keydir } => Either::B(
+                keys.range(range)
+                    .filter_map(move |e| keydir.pin().get(e.key()).cloned().map(|v| (*e.key(), v))),
+            ),
+        }
+    }
+
+    /// Every pair in key order.
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (K, V)> + '_ {
+        match &self.layout {
+            Layout::Ordered(m) => Either::A(m.iter().map(|e| (*e.key(), e.value().clone()))),
+            Layout::Keyed { keys, keydir } => Either::B(
+                keys.iter().filter_map(move |e| keydir.pin().get(e.key()).cloned().map(|v| (*e.key(), v))),
+            ),
+        }
+    }
+
+    /// The pair with the smallest key.
+    pub(crate) fn first(&self) -> Option<(K, V)> {
+        self.iter().next()
+    }
+
+    /// The pair with the largest key.
+    pub(crate) fn last(&self) -> Option<(K, V)> {
+        self.iter().next_back()
     }
 }

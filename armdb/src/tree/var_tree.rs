@@ -46,8 +46,25 @@ impl<K: Key> VarTree<K> {
         &self.core.name
     }
 
-    fn read(&self, key: &K, loc: Loc) -> Result<Bytes> {
-        self.core.log.read_value(loc, self.core.id, KeyBytes::of(key).as_slice())
+    /// Reads the value at `loc` of `key`; if compaction moved it meanwhile, follows
+    /// the index to its new place. `None` if the key was deleted meanwhile.
+    fn read(&self, key: &K, mut loc: Loc) -> Result<Option<Bytes>> {
+        let kb = KeyBytes::of(key);
+        loop {
+            if let Some(v) = self.core.log.read_value(loc, self.core.id, kb.as_slice())? {
+                return Ok(Some(v));
+            }
+            match self.core.index.get(key) {
+                Some(now) if now != loc => loc = now,
+                Some(_) => {
+                    return Err(crate::Error::InvalidArgument(format!(
+                        "tree {:?}: the index points at a retired data file {} of shard {}",
+                        self.core.name, loc.file, loc.shard
+                    )));
+                }
+                None => return Ok(None),
+            }
+        }
     }
 
     fn read_locked(&self, l: &Locked<'_, '_, K, Loc>, loc: Loc) -> Result<Bytes> {
@@ -60,7 +77,10 @@ impl<K: Key> VarTree<K> {
     /// # Errors
     /// I/O errors of the read; `Error::Corruption` if the bytes on disk fail their checksum.
     pub fn get(&self, key: &K) -> Result<Option<Bytes>> {
-        self.core.index.get(key).map(|loc| self.read(key, loc)).transpose()
+        match self.core.index.get(key) {
+            Some(loc) => self.read(key, loc),
+            None => Ok(None),
+        }
     }
 
     /// Whether `key` is present (no disk read).
@@ -84,7 +104,7 @@ impl<K: Key> VarTree<K> {
     /// `Error::InvalidArgument` for a value over `limits::MAX_VALUE_LEN`; I/O errors
     /// of the write; `Error::Poisoned` after an earlier failed write; `Error::Closed`.
     pub fn put(&self, key: &K, value: &[u8]) -> Result<()> {
-        self.core.locked(key, |mut l| self.core.put_locked(&mut l, value, |_, loc| loc))
+        self.core.locked(key, |mut l| self.core.put_locked(&mut l, value, |loc| loc))
     }
 
     /// Sets `key` to `value` only if it is absent; returns whether it wrote.
@@ -96,7 +116,7 @@ impl<K: Key> VarTree<K> {
             if l.current.is_some() {
                 return Ok(false);
             }
-            self.core.put_locked(&mut l, value, |_, loc| loc)?;
+            self.core.put_locked(&mut l, value, |loc| loc)?;
             Ok(true)
         })
     }
@@ -147,24 +167,25 @@ impl<K: Key> VarTree<K> {
 
     fn set_locked(&self, l: &mut Locked<'_, '_, K, Loc>, new: Option<&[u8]>) -> Result<()> {
         match new {
-            Some(value) => self.core.put_locked(l, value, |_, loc| loc),
+            Some(value) => self.core.put_locked(l, value, |loc| loc),
             None => self.core.delete_locked(l),
         }
     }
 
-    fn pair(&self, e: crossbeam_skiplist::map::Entry<'_, K, Loc>) -> Result<(K, Bytes)> {
-        let key = *e.key();
-        Ok((key, self.read(&key, *e.value())?))
+    /// The pair of an index entry; `None` if the key was deleted since the
+    /// iterator reached it.
+    fn pair(&self, (key, loc): (K, Loc)) -> Option<Result<(K, Bytes)>> {
+        self.read(&key, loc).map(|v| v.map(|v| (key, v))).transpose()
     }
 
     /// All pairs in key order; each value is read when the iterator reaches it.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        self.core.index.ordered().iter().map(|e| self.pair(e))
+        self.core.index.iter().filter_map(|e| self.pair(e))
     }
 
     /// The pairs whose keys fall in `range`, in key order.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        self.core.index.ordered().range(range).map(|e| self.pair(e))
+        self.core.index.range(range).filter_map(|e| self.pair(e))
     }
 
     /// The pairs whose keys start with `prefix`, in key order.
@@ -174,7 +195,7 @@ impl<K: Key> VarTree<K> {
 
     /// Keys only, in key order, without reading values.
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = K> {
-        self.core.index.ordered().iter().map(|e| *e.key())
+        self.core.index.iter().map(|(k, _)| k)
     }
 
     /// The pair with the smallest key.
@@ -182,7 +203,7 @@ impl<K: Key> VarTree<K> {
     /// # Errors
     /// As for [`get`](Self::get).
     pub fn first(&self) -> Result<Option<(K, Bytes)>> {
-        self.core.index.ordered().front().map(|e| self.pair(e)).transpose()
+        self.core.index.iter().find_map(|e| self.pair(e)).transpose()
     }
 
     /// The pair with the largest key.
@@ -190,6 +211,6 @@ impl<K: Key> VarTree<K> {
     /// # Errors
     /// As for [`get`](Self::get).
     pub fn last(&self) -> Result<Option<(K, Bytes)>> {
-        self.core.index.ordered().back().map(|e| self.pair(e)).transpose()
+        self.core.index.iter().rev().find_map(|e| self.pair(e)).transpose()
     }
 }

@@ -1,17 +1,23 @@
 //! `Db`: opening a directory, the catalog of trees, and database-wide calls.
 
-use std::any::Any;
-use std::collections::HashMap;
+mod background;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+use crate::compaction::{self, CompactionReport, Pass};
 use crate::limits::{MAX_TREE_NAME_LEN, MAX_TREES};
-use crate::log::{Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, shard_dir_name};
-use crate::recovery::{RecoveryReport, Staged, recover};
+use crate::log::{
+    Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, shard_dir_name, write_hint,
+};
+use crate::recovery::{RecoveryReport, recover};
 use crate::sync::lock;
-use crate::tree::core::TreeCore;
+use crate::tree::core::{ErasedTree, TreeCore, TreeInit};
+use crate::tree::registry::{Registry, StagedTree};
 use crate::tree::{ConstSlot, ConstTree, VarTree};
+use crate::typed::core::TypedCore;
+use crate::typed::{Record, TypedTree};
 use crate::{Config, Error, Key, Result, Stats};
 
 /// An open database. Cheap to clone; all clones share one database.
@@ -30,30 +36,17 @@ pub struct Db {
     inner: Arc<DbInner>,
 }
 
-/// A tree opened in this process, type-erased for the registry.
-trait OpenTree: Any + Send + Sync {
-    fn len(&self) -> usize;
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
-}
-
-impl<K: Key, V: Clone + Send + Sync + 'static> OpenTree for TreeCore<K, V> {
-    fn len(&self) -> usize {
-        self.index.len()
-    }
-    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-}
-
 struct DbInner {
     dir: PathBuf,
+    db_id: u64,
     config: Config,
     log: Arc<LogSet>,
     catalog: Mutex<Catalog>,
-    trees: Mutex<HashMap<u32, Arc<dyn OpenTree>>>,
-    /// Recovered entries of trees not opened yet.
-    staged: Mutex<HashMap<u32, Vec<Staged>>>,
+    /// Every tree, opened or only recovered.
+    registry: Registry,
     recovery: RecoveryReport,
+    /// Hint writing and background compaction.
+    background: Mutex<Option<background::Worker>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -108,13 +101,18 @@ impl Db {
                 m
             }
             None => {
-                let m = Manifest { shards: config.shards as u16, db_id: random_id()? };
+                let m = Manifest::new(config.shards as u16, random_id()?);
                 m.store(&dir)?;
                 m
             }
         };
         let catalog = Catalog::load(&dir)?;
-        let recovered = recover(&dir, manifest.shards, manifest.db_id, &catalog, &config)?;
+        let recovered = recover(&dir, &manifest, &catalog, &config)?;
+        let mut manifest = manifest;
+        if recovered.dropped_batches != manifest.dropped_batches {
+            manifest.dropped_batches.clone_from(&recovered.dropped_batches);
+            manifest.store(&dir)?;
+        }
         let shards = recovered
             .shards
             .into_iter()
@@ -124,18 +122,23 @@ impl Db {
                 Shard::new(id, dir.join(shard_dir_name(id)), manifest.db_id, &config, state)
             })
             .collect();
-        let log = LogSet::new(dir.clone(), &config, shards, recovered.max_seq + 1, dir_lock)?;
-        Ok(Db {
-            inner: Arc::new(DbInner {
-                dir,
-                config,
-                log,
-                catalog: Mutex::new(catalog),
-                trees: Mutex::new(HashMap::new()),
-                staged: Mutex::new(recovered.staged),
-                recovery: recovered.report,
-            }),
-        })
+        let next_seq = recovered.max_seq.max(manifest.durable_seq) + 1;
+        let db_id = manifest.db_id;
+        let log = LogSet::new(dir.clone(), &config, shards, next_seq, dir_lock, manifest)?;
+        let inner = Arc::new(DbInner {
+            dir,
+            db_id,
+            config,
+            log,
+            catalog: Mutex::new(catalog),
+            registry: Registry::new(recovered.staged),
+            recovery: recovered.report,
+            background: Mutex::new(None),
+        });
+        let worker = background::Worker::spawn(Arc::downgrade(&inner))
+            .map_err(|e| Error::io("spawn the background worker for", &inner.dir, e))?;
+        *lock(&inner.background) = Some(worker);
+        Ok(Db { inner })
     }
 
     /// The database directory.
@@ -158,10 +161,12 @@ impl Db {
                 .ok_or_else(|| Error::InvalidArgument(format!("const tree value size {V} is too large")))?,
             fingerprint: 0,
         };
-        let core = self.open_tree::<K, ConstSlot<V>>(name, shape, |e| {
-            let mut value = [0u8; V];
-            value.copy_from_slice(e.value);
-            ConstSlot { seq: e.seq, value }
+        let core = self.open_tree(name, shape, K::LEN, |init| {
+            TreeCore::<K, ConstSlot<V>>::from_staged(init, |e| {
+                let mut value = [0u8; V];
+                value.copy_from_slice(e.value);
+                Ok(ConstSlot { loc: e.loc, value })
+            })
         })?;
         Ok(ConstTree { core })
     }
@@ -172,30 +177,78 @@ impl Db {
     /// As for [`const_tree`](Self::const_tree).
     pub fn var_tree<K: Key>(&self, name: &str) -> Result<VarTree<K>> {
         let shape = TreeShape { kind: TreeKind::Var, key_len: K::LEN as u16, value_len: 0, fingerprint: 0 };
-        let core = self.open_tree::<K, crate::log::Loc>(name, shape, |e| e.loc)?;
+        let core = self.open_tree(name, shape, K::LEN, |init| {
+            TreeCore::<K, crate::log::Loc>::from_staged(init, |e| Ok(e.loc))
+        })?;
         Ok(VarTree { core })
     }
 
-    fn open_tree<K: Key, V: Clone + Send + Sync + 'static>(
+    /// Opens (creating if needed) the typed tree of the record type `R`, named
+    /// `R::NAME`, and decodes its records into memory.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(armdb::Tree, serde::Serialize, serde::Deserialize)]
+    /// struct Note { #[key] id: u32, text: String }
+    ///
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
+    /// let notes = db.tree::<Note>()?;
+    /// notes.put(&Note { id: 1, text: "hello".into() })?;
+    /// assert_eq!(notes.get(&1)?.map(|n| n.text.clone()).as_deref(), Some("hello"));
+    /// # Ok::<(), armdb::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::TreeMismatch` if the tree exists with another record shape (its
+    /// schema fingerprint differs: see `docs/typed.md` on migrating), key length
+    /// or kind, or is open in this process with another record type;
+    /// `Error::Codec` if a stored record does not decode; `Error::InvalidArgument`
+    /// for a bad name or key length.
+    pub fn tree<R: Record>(&self) -> Result<TypedTree<R>> {
+        let shape = TreeShape {
+            kind: TreeKind::Typed,
+            key_len: <R::Key as Key>::LEN as u16,
+            value_len: 0,
+            fingerprint: R::FINGERPRINT,
+        };
+        let core = self.open_tree(R::NAME, shape, <R::Key as Key>::LEN, TypedCore::<R>::open).map_err(|e| match e {
+            Error::TreeMismatch { tree, reason } => Error::TreeMismatch {
+                tree,
+                reason: format!(
+                    "{reason}; if the record type {} changed, migrate the tree as docs/typed.md describes",
+                    std::any::type_name::<R>()
+                ),
+            },
+            other => other,
+        })?;
+        Ok(TypedTree { core })
+    }
+
+    /// Opens the tree `name` of `shape`, creating it in the catalog if needed.
+    /// `build` makes the tree object from the entries recovery found; it runs
+    /// once per process and tree, with every shard lock held.
+    pub(crate) fn open_tree<T: ErasedTree>(
         &self,
         name: &str,
         shape: TreeShape,
-        value_of: impl Fn(&crate::recovery::StagedEntry<'_>) -> V,
-    ) -> Result<Arc<TreeCore<K, V>>> {
+        key_len: usize,
+        build: impl FnOnce(TreeInit) -> Result<T>,
+    ) -> Result<Arc<T>> {
         if name.is_empty() || name.len() > MAX_TREE_NAME_LEN {
             return Err(Error::InvalidArgument(format!(
                 "tree name {name:?} must be 1..={MAX_TREE_NAME_LEN} bytes"
             )));
         }
-        if K::LEN == 0 || K::LEN > crate::limits::MAX_KEY_LEN {
+        if key_len == 0 || key_len > crate::limits::MAX_KEY_LEN {
             return Err(Error::InvalidArgument(format!(
-                "tree {name:?}: keys of {} bytes are outside 1..={}",
-                K::LEN,
+                "tree {name:?}: keys of {key_len} bytes are outside 1..={}",
                 crate::limits::MAX_KEY_LEN
             )));
         }
         let inner = &*self.inner;
         inner.log.health.check()?;
+        // Serialises opens and catalog changes; taken before any shard lock.
         let mut catalog = lock(&inner.catalog);
         let def = match catalog.find(name) {
             Some(def) if def.shape != shape => {
@@ -224,26 +277,34 @@ impl Db {
                 def
             }
         };
-        let mut trees = lock(&inner.trees);
-        if let Some(open) = trees.get(&def.id) {
-            return Arc::clone(open).into_any().downcast::<TreeCore<K, V>>().map_err(|_| {
-                Error::TreeMismatch {
+        let staged = match inner.registry.get(def.id) {
+            None => None,
+            Some(tree) => match tree.into_any().downcast::<T>() {
+                Ok(open) => return Ok(open),
+                Err(other) => Some(other.downcast::<StagedTree>().map_err(|_| Error::TreeMismatch {
                     tree: name.to_owned(),
-                    reason: "it is already open in this process with another key type".to_owned(),
-                }
-            });
-        }
-        let core = TreeCore::new(def.id, def.name, Arc::clone(&inner.log), inner.config.keydir);
-        if let Some(staged) = lock(&inner.staged).remove(&def.id) {
-            for part in &staged {
-                for e in part.entries() {
-                    core.index.insert(K::decode(e.key), value_of(&e));
-                }
-            }
-        }
-        let core = Arc::new(core);
-        trees.insert(def.id, Arc::clone(&core) as Arc<dyn OpenTree>);
-        Ok(core)
+                    reason: "it is already open in this process with another key or value type".to_owned(),
+                })?),
+            },
+        };
+        // Every shard lock: no write or relocation of this tree can interleave
+        // with building its index and publishing it.
+        let _all = inner.log.lock_all();
+        let parts = staged.as_ref().map(|s| s.parts());
+        let built = Arc::new(build(TreeInit {
+            id: def.id,
+            name: def.name,
+            log: Arc::clone(&inner.log),
+            keydir: inner.config.keydir,
+            staged: parts.as_deref().map_or(&[], Vec::as_slice),
+        })?);
+        inner.registry.install(def.id, Arc::clone(&built) as Arc<dyn ErasedTree>);
+        Ok(built)
+    }
+
+    /// Starts an atomic batch of puts and deletes over any trees of this database.
+    pub fn batch(&self) -> crate::Batch {
+        crate::Batch::new(Arc::clone(&self.inner.log))
     }
 
     /// Writes every shard's buffer to the OS (`write(2)`): survives a process crash.
@@ -269,7 +330,24 @@ impl Db {
     /// # Errors
     /// As for [`sync`](Self::sync); the database is closed even when they occur.
     pub fn close(self) -> Result<()> {
-        self.inner.log.close()
+        let inner = &*self.inner;
+        if let Some(w) = lock(&inner.background).take() {
+            w.stop();
+        }
+        let hinted = inner.log.health.check().and_then(|()| inner.write_hints());
+        let durable = inner.log.advance_durable_seq();
+        let closed = inner.log.close();
+        hinted.and(durable).and(closed)
+    }
+
+    /// Rewrites every sealed file that holds dead entries, reclaiming their space,
+    /// and returns what it did. Runs at most one compaction at a time.
+    ///
+    /// # Errors
+    /// I/O errors; `Error::Corruption` if a sealed file no longer scans clean;
+    /// `Error::Poisoned`; `Error::Closed`.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        self.inner.compact(Pass::Full)
     }
 
     /// Counters, sizes and the recovery report.
@@ -281,12 +359,12 @@ impl Db {
             trees: lock(&inner.catalog).trees.len(),
             next_seq: log.next_seq(),
             recovery: inner.recovery.clone(),
-            cache_hits: log.cache_counters.hits.load(Ordering::Relaxed),
-            cache_misses: log.cache_counters.misses.load(Ordering::Relaxed),
+            cache_hits: log.counters.hits.load(Ordering::Relaxed),
+            cache_misses: log.counters.misses.load(Ordering::Relaxed),
+            synced_writes: log.counters.synced_writes.load(Ordering::Relaxed),
             ..Stats::default()
         };
-        s.keys = lock(&inner.trees).values().map(|t| t.len() as u64).sum::<u64>()
-            + lock(&inner.staged).values().flatten().map(|p| p.len() as u64).sum::<u64>();
+        s.keys = inner.registry.snapshot().values().map(|t| t.len() as u64).sum();
         for shard in log.shards.iter() {
             let files = shard.files();
             s.files += files.len();
@@ -296,6 +374,43 @@ impl Db {
             s.fsyncs += shard.counters.fsyncs.load(Ordering::Relaxed);
         }
         s
+    }
+}
+
+impl DbInner {
+    fn compact(&self, pass: Pass<'_>) -> Result<CompactionReport> {
+        let report = compaction::run(&self.log, &self.registry, pass, self.db_id, self.config.max_file_size)?;
+        self.write_hints()?;
+        Ok(report)
+    }
+
+    /// Writes a hint for every sealed file that has none.
+    fn write_hints(&self) -> Result<()> {
+        let _one_at_a_time = lock(&self.log.maintenance);
+        let inline: std::collections::HashSet<u32> = lock(&self.catalog)
+            .trees
+            .iter()
+            .filter(|t| t.shape.kind.keeps_values_inline())
+            .map(|t| t.id)
+            .collect();
+        for shard in self.log.shards.iter() {
+            let active = shard.active_id();
+            let files: Vec<_> =
+                shard.files().values().filter(|f| f.id != active && !f.hinted()).cloned().collect();
+            for f in files {
+                write_hint(&shard.dir, shard.id, &f, |tree| inline.contains(&tree))?;
+                f.set_hinted();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if let Some(w) = lock(&self.background).take() {
+            w.stop();
+        }
     }
 }
 

@@ -1,0 +1,9 @@
+use serde::{Deserialize, Serialize};
+
+#[derive(armdb::Tree, Serialize, Deserialize)]
+struct User {
+    #[key(desc)]
+    id: u64,
+}
+
+fn main() {}

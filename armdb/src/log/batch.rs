@@ -1,0 +1,115 @@
+//! Appending an atomic batch: every part under its shard's lock, one seq.
+//!
+//! Framing (see `docs/format.md`): every entry of a batch carries `FLAG_BATCH`
+//! and the batch's seq; each shard's part is written into one file and closed by
+//! a marker (tree id 0) that counts the part's entries and the batch's shards.
+//! Recovery applies a batch only when every shard it names holds a whole part.
+
+use std::sync::MutexGuard;
+
+use super::file::Loc;
+use super::format::{BatchMarker, FLAG_BATCH, MARKER_KEY_LEN, MARKER_VALUE_LEN, RESERVED_TREE_ID, entry_len};
+use super::set::LogSet;
+use super::shard::{Writer, check_value_len, next_seq};
+use crate::config::Durability;
+use crate::limits::MAX_BATCH_ENTRIES;
+use crate::{Error, Result};
+
+/// One entry of a batch: its home shard, tree, encoded key and value (`None`: delete).
+#[derive(Debug)]
+pub(crate) struct BatchEntry<'a> {
+    pub shard: usize,
+    pub tree: u32,
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+/// The locks of every shard a batch writes to, taken in shard order.
+pub(crate) struct BatchLocks<'a> {
+    log: &'a LogSet,
+    /// (shard index, its writer), ascending by shard.
+    guards: Vec<(usize, MutexGuard<'a, Writer>)>,
+    /// The batch's seq and entry count once appended.
+    appended: Option<(u64, usize)>,
+}
+
+impl LogSet {
+    /// Locks `shards` (any order, duplicates allowed) in ascending order.
+    pub(crate) fn lock_shards(&self, shards: impl IntoIterator<Item = usize>) -> Result<BatchLocks<'_>> {
+        self.health.check()?;
+        let mut ids: Vec<usize> = shards.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let guards = ids.into_iter().map(|i| (i, self.shards[i].lock())).collect();
+        Ok(BatchLocks { log: self, guards, appended: None })
+    }
+}
+
+impl BatchLocks<'_> {
+    /// Appends every entry under one seq and returns their locations, in the
+    /// order given. Every entry's shard must be locked. On error nothing is
+    /// applied; parts already written stay incomplete on disk and recovery drops them.
+    pub(crate) fn append(&mut self, entries: &[BatchEntry<'_>]) -> Result<Vec<Loc>> {
+        let log = self.log;
+        log.health.check()?;
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} entries exceeds the limit of {MAX_BATCH_ENTRIES}",
+                entries.len()
+            )));
+        }
+        for e in entries {
+            check_value_len(e.value)?;
+            if !self.guards.iter().any(|(i, _)| *i == e.shard) {
+                return Err(Error::InvalidArgument(format!("batch entry for unlocked shard {}", e.shard)));
+            }
+        }
+        let parts: Vec<usize> =
+            self.guards.iter().map(|(i, _)| *i).filter(|i| entries.iter().any(|e| e.shard == *i)).collect();
+        let seq = next_seq(log.next_seq_counter())?;
+        let mut locs = vec![None; entries.len()];
+        let flush_each = !matches!(log.durability(), Durability::Buffered { .. });
+        for (shard_id, w) in &mut self.guards {
+            let part: Vec<usize> = (0..entries.len()).filter(|&n| entries[n].shard == *shard_id).collect();
+            if part.is_empty() {
+                continue;
+            }
+            let shard = &log.shards[*shard_id];
+            let bytes: usize = part
+                .iter()
+                .map(|&n| entry_len(entries[n].key.len(), entries[n].value.map_or(0, <[u8]>::len)))
+                .sum::<usize>()
+                + entry_len(MARKER_KEY_LEN, MARKER_VALUE_LEN);
+            shard.make_room(w, bytes as u64, &log.health)?;
+            let before = w.buffered_len();
+            for &n in &part {
+                let e = &entries[n];
+                locs[n] = Some(shard.encode(w, seq, e.tree, FLAG_BATCH, e.key, e.value));
+            }
+            let marker = BatchMarker { entries: part.len() as u32, shards: parts.len() as u16 };
+            shard.encode(w, seq, RESERVED_TREE_ID, FLAG_BATCH, &seq.to_le_bytes(), Some(&marker.encode()));
+            shard.flush_after(w, flush_each, before, &log.health)?;
+        }
+        self.appended = Some((seq, entries.len()));
+        locs.into_iter()
+            .collect::<Option<Vec<Loc>>>()
+            .ok_or_else(|| Error::InvalidArgument("batch entry without a location".into()))
+    }
+
+    /// Releases the locks and, in `Sync` mode, returns once the batch is durable
+    /// in every shard it wrote to.
+    pub(crate) fn finish(self) -> Result<()> {
+        let BatchLocks { log, guards, appended } = self;
+        let shards: Vec<usize> = guards.iter().map(|(i, _)| *i).collect();
+        drop(guards);
+        if let (Some((seq, n)), Durability::Sync) = (appended, log.durability()) {
+            for i in shards {
+                log.shards[i].sync_through(seq, &log.health)?;
+            }
+            log.counters.synced_writes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+const _: () = assert!(MARKER_KEY_LEN == std::mem::size_of::<u64>());

@@ -1,0 +1,235 @@
+//! `Batch`: puts and deletes across trees and shards, committed atomically.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::core::{Slot, TreeCore};
+use super::{ConstSlot, ConstTree, VarTree};
+use crate::key::KeyBytes;
+use crate::log::{BatchEntry, Loc, LogSet};
+use crate::{Key, Result};
+
+/// One operation of a batch, on one key of one tree.
+///
+/// `prepare` and `apply` run while the key's shard is locked, with the locks of
+/// every shard of the batch held, so a batch is one atomic step for each key.
+pub(crate) trait BatchOp: Send {
+    fn tree_id(&self) -> u32;
+    fn key_bytes(&self) -> &[u8];
+    /// Decides what to write, or refuses the whole batch. Returns `false` when
+    /// the operation writes nothing (a delete of an absent key).
+    fn prepare(&mut self) -> Result<bool>;
+    /// The value to write (`None`: a tombstone), after a `prepare` that returned `true`.
+    fn value(&self) -> Option<&[u8]>;
+    /// Points the index at the written entry.
+    fn apply(&mut self, loc: Loc);
+    /// Undoes `prepare` when the batch is refused or fails.
+    fn abort(&mut self) {}
+}
+
+/// A set of puts and deletes over any trees of one database, committed with
+/// [`commit`](Batch::commit): after a crash, and on followers, either every
+/// operation is present or none is.
+///
+/// Operations on the same key keep only the last one.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
+/// let balances = db.const_tree::<u32, 8>("balances")?;
+/// let log = db.var_tree::<u64>("log")?;
+/// let mut b = db.batch();
+/// b.put_const(&balances, &1, &90u64.to_le_bytes());
+/// b.put_const(&balances, &2, &110u64.to_le_bytes());
+/// b.put_var(&log, &7, b"moved 10 from 1 to 2");
+/// b.commit()?;
+/// assert_eq!(balances.get(&2), Some(110u64.to_le_bytes()));
+/// # Ok::<(), armdb::Error>(())
+/// ```
+#[must_use = "a batch does nothing until it is committed"]
+pub struct Batch {
+    log: Arc<LogSet>,
+    ops: Vec<Box<dyn BatchOp>>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch").field("ops", &self.ops.len()).finish()
+    }
+}
+
+struct PutOp<K, V> {
+    core: Arc<TreeCore<K, V>>,
+    key: K,
+    key_bytes: Vec<u8>,
+    value: Vec<u8>,
+    make: fn(Loc, &[u8]) -> V,
+}
+
+impl<K: Key, V: Slot> BatchOp for PutOp<K, V> {
+    fn tree_id(&self) -> u32 {
+        self.core.id
+    }
+    fn key_bytes(&self) -> &[u8] {
+        &self.key_bytes
+    }
+    fn prepare(&mut self) -> Result<bool> {
+        Ok(true)
+    }
+    fn value(&self) -> Option<&[u8]> {
+        Some(&self.value)
+    }
+    fn apply(&mut self, loc: Loc) {
+        self.core.install(self.key, (self.make)(loc, &self.value));
+    }
+}
+
+struct DeleteOp<K, V> {
+    core: Arc<TreeCore<K, V>>,
+    key: K,
+    key_bytes: Vec<u8>,
+}
+
+impl<K: Key, V: Slot> BatchOp for DeleteOp<K, V> {
+    fn tree_id(&self) -> u32 {
+        self.core.id
+    }
+    fn key_bytes(&self) -> &[u8] {
+        &self.key_bytes
+    }
+    fn prepare(&mut self) -> Result<bool> {
+        Ok(self.core.index.contains(&self.key))
+    }
+    fn value(&self) -> Option<&[u8]> {
+        None
+    }
+    fn apply(&mut self, loc: Loc) {
+        self.core.uninstall(&self.key, loc);
+    }
+}
+
+fn put_op<K: Key, V: Slot>(
+    core: &Arc<TreeCore<K, V>>,
+    key: &K,
+    value: &[u8],
+    make: fn(Loc, &[u8]) -> V,
+) -> Box<dyn BatchOp> {
+    Box::new(PutOp {
+        core: Arc::clone(core),
+        key: *key,
+        key_bytes: KeyBytes::of(key).as_slice().to_vec(),
+        value: value.to_vec(),
+        make,
+    })
+}
+
+fn delete_op<K: Key, V: Slot>(core: &Arc<TreeCore<K, V>>, key: &K) -> Box<dyn BatchOp> {
+    Box::new(DeleteOp { core: Arc::clone(core), key: *key, key_bytes: KeyBytes::of(key).as_slice().to_vec() })
+}
+
+fn const_slot<const V: usize>(loc: Loc, bytes: &[u8]) -> ConstSlot<V> {
+    let mut value = [0u8; V];
+    value.copy_from_slice(bytes);
+    ConstSlot { loc, value }
+}
+
+impl Batch {
+    pub(crate) fn new(log: Arc<LogSet>) -> Self {
+        Self { log, ops: Vec::new() }
+    }
+
+    pub(crate) fn push(&mut self, op: Box<dyn BatchOp>) {
+        self.ops.push(op);
+    }
+
+    /// Sets `key` of a const tree to `value`.
+    pub fn put_const<K: Key, const V: usize>(&mut self, tree: &ConstTree<K, V>, key: &K, value: &[u8; V]) {
+        self.push(put_op(&tree.core, key, value, const_slot::<V>));
+    }
+
+    /// Removes `key` from a const tree.
+    pub fn delete_const<K: Key, const V: usize>(&mut self, tree: &ConstTree<K, V>, key: &K) {
+        self.push(delete_op(&tree.core, key));
+    }
+
+    /// Sets `key` of a var tree to `value`.
+    pub fn put_var<K: Key>(&mut self, tree: &VarTree<K>, key: &K, value: &[u8]) {
+        self.push(put_op(&tree.core, key, value, |loc, _| loc));
+    }
+
+    /// Removes `key` from a var tree.
+    pub fn delete_var<K: Key>(&mut self, tree: &VarTree<K>, key: &K) {
+        self.push(delete_op(&tree.core, key));
+    }
+
+    /// Number of operations queued.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether no operation is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Writes every operation atomically: all shards of the batch are locked,
+    /// every operation is prepared (a refusal, e.g. a unique-index conflict,
+    /// aborts the batch with nothing written), the entries are appended under one
+    /// seq, then the indexes change. In `Sync` mode it returns once the batch is
+    /// durable.
+    ///
+    /// # Errors
+    /// `Error::InvalidArgument` for an oversized batch or value; the refusal of
+    /// an operation; I/O errors (which poison the database); `Error::Poisoned`; `Error::Closed`.
+    pub fn commit(self) -> Result<()> {
+        let Batch { log, ops } = self;
+        // The last operation on a key wins.
+        let mut last: HashMap<(u32, &[u8]), usize> = HashMap::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            last.insert((op.tree_id(), op.key_bytes()), i);
+        }
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
+        let mut ops: Vec<Box<dyn BatchOp>> = {
+            let mut slots: Vec<Option<Box<dyn BatchOp>>> = ops.into_iter().map(Some).collect();
+            keep.iter().filter_map(|&i| slots[i].take()).collect()
+        };
+        let shards: Vec<usize> = ops.iter().map(|op| log.shard_of(op.tree_id(), op.key_bytes())).collect();
+        let mut locks = log.lock_shards(shards.iter().copied())?;
+        let mut writes = Vec::with_capacity(ops.len());
+        for i in 0..ops.len() {
+            match ops[i].prepare() {
+                Ok(true) => writes.push(i),
+                Ok(false) => {}
+                Err(e) => {
+                    ops[..i].iter_mut().for_each(|op| op.abort());
+                    return Err(e);
+                }
+            }
+        }
+        let entries: Vec<BatchEntry<'_>> = writes
+            .iter()
+            .map(|&i| BatchEntry {
+                shard: shards[i],
+                tree: ops[i].tree_id(),
+                key: ops[i].key_bytes(),
+                value: ops[i].value(),
+            })
+            .collect();
+        let locs = if entries.is_empty() { Ok(Vec::new()) } else { locks.append(&entries) };
+        drop(entries);
+        match locs {
+            Ok(locs) => {
+                for (&i, loc) in writes.iter().zip(locs) {
+                    ops[i].apply(loc);
+                }
+            }
+            Err(e) => {
+                ops.iter_mut().for_each(|op| op.abort());
+                return Err(e);
+            }
+        }
+        locks.finish()
+    }
+}

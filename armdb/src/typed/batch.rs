@@ -1,0 +1,114 @@
+//! Typed trees in atomic batches: `Batch::put` and `Batch::delete`.
+
+use std::sync::Arc;
+
+use super::core::{Claims, TypedCore, TypedSlot};
+use super::record::Record;
+use super::typed_tree::TypedTree;
+use crate::key::KeyBytes;
+use crate::log::Loc;
+use crate::tree::{Batch, BatchOp};
+use crate::{Error, Result};
+
+struct TypedPut<R: Record> {
+    core: Arc<TypedCore<R>>,
+    key: R::Key,
+    key_bytes: Vec<u8>,
+    /// The encoded record and the record as a reopen decodes it, or why
+    /// encoding failed (reported by `commit`).
+    prepared: std::result::Result<(Vec<u8>, Arc<R>), Option<Error>>,
+    old: Option<Arc<R>>,
+    claims: Option<Claims<R::Key>>,
+}
+
+impl<R: Record> BatchOp for TypedPut<R> {
+    fn tree_id(&self) -> u32 {
+        self.core.core.id
+    }
+    fn key_bytes(&self) -> &[u8] {
+        &self.key_bytes
+    }
+    fn prepare(&mut self) -> Result<bool> {
+        let record = match &mut self.prepared {
+            Ok((_, record)) => Arc::clone(record),
+            Err(e) => {
+                return Err(e
+                    .take()
+                    .unwrap_or_else(|| Error::InvalidArgument("batch prepared twice".into())));
+            }
+        };
+        self.old = self.core.core.index.get(&self.key).map(|s| s.value);
+        self.claims = Some(self.core.claim_unique(&record, self.old.as_deref())?);
+        Ok(true)
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.prepared.as_ref().ok().map(|(bytes, _)| bytes.as_slice())
+    }
+    fn apply(&mut self, loc: Loc) {
+        let Ok((_, record)) = &self.prepared else { return };
+        self.core.core.install(self.key, TypedSlot { loc, value: Arc::clone(record) });
+        // The claims stay taken: the write happened.
+        drop(self.claims.take());
+        self.core.index_replace(self.key, self.old.as_deref(), Some(record));
+    }
+    fn abort(&mut self) {
+        if let Some(claims) = self.claims.take() {
+            self.core.release(claims);
+        }
+    }
+}
+
+struct TypedDelete<R: Record> {
+    core: Arc<TypedCore<R>>,
+    key: R::Key,
+    key_bytes: Vec<u8>,
+    old: Option<Arc<R>>,
+}
+
+impl<R: Record> BatchOp for TypedDelete<R> {
+    fn tree_id(&self) -> u32 {
+        self.core.core.id
+    }
+    fn key_bytes(&self) -> &[u8] {
+        &self.key_bytes
+    }
+    fn prepare(&mut self) -> Result<bool> {
+        self.old = self.core.core.index.get(&self.key).map(|s| s.value);
+        Ok(self.old.is_some())
+    }
+    fn value(&self) -> Option<&[u8]> {
+        None
+    }
+    fn apply(&mut self, loc: Loc) {
+        self.core.core.uninstall(&self.key, loc);
+        self.core.index_replace(self.key, self.old.as_deref(), None);
+    }
+}
+
+impl Batch {
+    /// Upserts `record` into a typed tree. Encoding errors and unique-index
+    /// conflicts are returned by [`commit`](Batch::commit), which then writes nothing.
+    pub fn put<R: Record>(&mut self, tree: &TypedTree<R>, record: &R) {
+        let core = Arc::clone(&tree.core);
+        let key = record.key();
+        let prepared = core.prepare(record).map_err(Some);
+        self.push(Box::new(TypedPut {
+            key_bytes: KeyBytes::of(&key).as_slice().to_vec(),
+            core,
+            key,
+            prepared,
+            old: None,
+            claims: None,
+        }));
+    }
+
+    /// Deletes `key` from a typed tree.
+    pub fn delete<R: Record>(&mut self, tree: &TypedTree<R>, key: &R::Key) {
+        self.push(Box::new(TypedDelete {
+            core: Arc::clone(&tree.core),
+            key: *key,
+            key_bytes: KeyBytes::of(key).as_slice().to_vec(),
+            old: None,
+        }));
+    }
+}
