@@ -14,18 +14,16 @@
 //! applying half a batch, resurrecting a dropped batch once its seq falls under
 //! the durable seq, and compaction copying a dropped part forward.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use armdb::{CompactionConfig, Config, Db, Durability};
 
-const ENTRY_HEADER_LEN: usize = 28;
+use support::{TreesModel, parse_entries, restore_dir, restore_dir_with_cut, snapshot_dir};
+
 /// Keys written after recovery, above every key the batch touches.
 const FRESH_BASE: u32 = 10_000;
-
-fn heavy() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 fn config() -> Config {
     Config {
@@ -37,11 +35,7 @@ fn config() -> Config {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Model {
-    consts: BTreeMap<u32, [u8; 16]>,
-    var: BTreeMap<u32, Vec<u8>>,
-}
+type Model = TreesModel<u32, 16>;
 
 fn const_value(key: u32, version: u32) -> [u8; 16] {
     let mut v = [0u8; 16];
@@ -60,71 +54,7 @@ fn var_value(key: u32, version: u32) -> Vec<u8> {
 
 /// Reads both trees of an open database.
 fn state(db: &Db) -> Model {
-    let consts = db.const_tree::<u32, 16>("consts").expect("const tree");
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    Model {
-        consts: consts.iter().collect(),
-        var: var
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("iterate the var tree");
-                (k, v.to_vec())
-            })
-            .collect(),
-    }
-}
-
-/// Every file under `root`, by path relative to it.
-fn read_dir_tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("list a directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let bytes = std::fs::read(&path).expect("read a file");
-                out.insert(path.strip_prefix(root).expect("under root").to_path_buf(), bytes);
-            }
-        }
-    }
-    out
-}
-
-/// Replaces `root` with exactly `files`, the file `cut_file` cut to `cut` bytes.
-fn restore(root: &Path, files: &BTreeMap<PathBuf, Vec<u8>>, cut_file: &Path, cut: usize) {
-    if root.exists() {
-        std::fs::remove_dir_all(root).expect("remove the previous copy");
-    }
-    for (rel, bytes) in files {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("create a directory");
-        let bytes = if rel == cut_file { &bytes[..cut] } else { &bytes[..] };
-        std::fs::write(&path, bytes).expect("write a file");
-    }
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-/// The (offset, seq, tree, flags) of every entry of `file` from `from` on, walked
-/// with the layout of `docs/format.md`.
-fn entries_from(file: &[u8], from: usize) -> Vec<(usize, u64, u32, u16)> {
-    let mut out = Vec::new();
-    let mut at = from;
-    while at < file.len() {
-        let seq = u64::from_le_bytes(file[at..at + 8].try_into().expect("8 bytes")) & !(1 << 63);
-        let tree = u32_at(file, at + 8);
-        let key_len = u16::from_le_bytes([file[at + 12], file[at + 13]]) as usize;
-        let flags = u16::from_le_bytes([file[at + 14], file[at + 15]]);
-        let value_len = u32_at(file, at + 16) as usize;
-        out.push((at, seq, tree, flags));
-        at += (ENTRY_HEADER_LEN + key_len + value_len).next_multiple_of(8);
-    }
-    assert_eq!(at, file.len(), "the file ends with a whole entry");
-    out
+    Model::read(db, "consts", "var")
 }
 
 /// Writes enough after recovery to seal every shard's active file, so that
@@ -163,7 +93,7 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
         drop((consts, var));
         db.close().expect("close");
     }
-    let files_before = read_dir_tree(&original);
+    let files_before = snapshot_dir(&original);
 
     // One batch over both trees and every shard: overwrites, deletes of present
     // and absent keys, new keys, and a key set twice (the last op wins).
@@ -204,7 +134,7 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
         drop((consts, var));
         db.close().expect("close");
     }
-    let mut pristine = read_dir_tree(&original);
+    let mut pristine = snapshot_dir(&original);
     pristine.insert(PathBuf::from("MANIFEST"), manifest_at_crash);
 
     // Each shard's part: the bytes its active file grew by.
@@ -212,7 +142,7 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
     let mut parts: Vec<(PathBuf, usize, usize, Vec<usize>)> = Vec::new();
     let mut batch_seq = None;
     for (rel, bytes) in &pristine {
-        if rel.extension().is_none_or(|e| e != "log") {
+        if !support::is_data_file(rel) {
             continue;
         }
         let old_bytes = files_before.get(rel).expect("the batch created no data file");
@@ -221,14 +151,15 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
         if bytes.len() == old {
             continue;
         }
-        let entries = entries_from(bytes, old);
-        for &(at, seq, _, flags) in &entries {
-            assert_eq!(flags & 1, 1, "{rel:?} at {at}: a batch entry has the batch flag");
-            assert_eq!(*batch_seq.get_or_insert(seq), seq, "{rel:?} at {at}: one seq per batch");
+        let entries = parse_entries(bytes, old);
+        for e in &entries {
+            let at = e.offset;
+            assert_eq!(e.flags & 1, 1, "{rel:?} at {at}: a batch entry has the batch flag");
+            assert_eq!(*batch_seq.get_or_insert(e.seq), e.seq, "{rel:?} at {at}: one seq per batch");
         }
-        let &(at, _, tree, _) = entries.last().expect("a part");
-        assert_eq!(tree, 0, "{rel:?}: the part ends with a marker at {at}");
-        parts.push((rel.clone(), old, bytes.len(), entries.iter().map(|e| e.0).collect()));
+        let marker = entries.last().expect("a part");
+        assert_eq!(marker.tree, 0, "{rel:?}: the part ends with a marker at {}", marker.offset);
+        parts.push((rel.clone(), old, bytes.len(), entries.iter().map(|e| e.offset).collect()));
     }
     assert_eq!(parts.len(), 3, "the batch touches every shard: {parts:?}");
     for (file, start, end, starts) in &parts {
@@ -236,10 +167,9 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
     }
 
     let work = base.path().join("work");
-    let none_path = PathBuf::new();
 
     // Uncut: all of the batch.
-    restore(&work, &pristine, &none_path, 0);
+    restore_dir(&work, &pristine);
     {
         let db = Db::open(&work, config()).expect("open the uncut copy");
         assert_eq!(state(&db), after, "the whole batch recovers");
@@ -257,9 +187,9 @@ fn a_cut_batch_is_all_or_nothing_and_stays_dropped() {
             // Every offset is reopened and checked. Locally every offset also goes
             // through writes, reopens and compaction; under CI only the offsets at
             // and next to an entry's edges do, which bounds the fsyncs.
-            let full = !heavy() || cut - whole_end <= 1 || next - cut == 1;
+            let full = !support::on_ci() || cut - whole_end <= 1 || next - cut == 1;
             let ctx = format!("{} cut at {cut} (part {start}..{end})", file.display());
-            restore(&work, &pristine, file, cut);
+            restore_dir_with_cut(&work, &pristine, file, cut);
             let db = Db::open(&work, config()).unwrap_or_else(|e| panic!("{ctx}: open: {e}"));
             assert_eq!(state(&db), before, "{ctx}: a cut batch must be dropped whole");
             let report = db.stats().recovery;

@@ -2,25 +2,11 @@
 //! plus one active file per shard, with every value correct (PITFALLS 10: a
 //! compactor that copied dead entries forward and reclaimed nothing).
 
-use std::path::Path;
+mod support;
 
 use armdb::{CompactionConfig, Config, Db};
 
-fn data_bytes(root: &Path) -> u64 {
-    let mut total = 0;
-    for shard in std::fs::read_dir(root).expect("list") {
-        let shard = shard.expect("entry").path();
-        if shard.is_dir() {
-            for f in std::fs::read_dir(&shard).expect("list shard") {
-                let f = f.expect("entry").path();
-                if f.extension().is_some_and(|e| e == "log") {
-                    total += std::fs::metadata(&f).expect("stat").len();
-                }
-            }
-        }
-    }
-    total
-}
+use support::data_bytes;
 
 fn value(key: u32, round: u32) -> Vec<u8> {
     let mut v = vec![(key ^ round) as u8; 200];

@@ -14,27 +14,19 @@
 //! key whose file was just retired, stale locations winning over newer writes,
 //! and point reads and ranges disagreeing about which version is current.
 
-use std::collections::{BTreeMap, HashMap};
+mod support;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use support::{TreesModel, fnv1a64 as checksum};
+
 const DEFAULT_SEED: u64 = 0x0C0D_0012;
 const KEYS: u32 = 64;
-
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
-
-fn heavy() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 fn config() -> Config {
     Config {
@@ -45,11 +37,6 @@ fn config() -> Config {
         compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
         ..Config::default()
     }
-}
-
-/// FNV-1a, 64-bit.
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `key u32 | version u64 | len u16 | payload | checksum u64`, payload bytes
@@ -111,25 +98,10 @@ impl Drop for SetOnDrop<'_> {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Model {
-    consts: BTreeMap<u32, [u8; 24]>,
-    var: BTreeMap<u32, Vec<u8>>,
-}
+type Model = TreesModel<u32, 24>;
 
 fn state(db: &Db) -> Model {
-    let consts = db.const_tree::<u32, 24>("consts").expect("const tree");
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    Model {
-        consts: consts.iter().collect(),
-        var: var
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("iterate the var tree");
-                (k, v.to_vec())
-            })
-            .collect(),
-    }
+    Model::read(db, "consts", "var")
 }
 
 /// Per reader: the highest version seen of each key, which must never go back.
@@ -188,8 +160,8 @@ fn read_once(rng: &mut SmallRng, var: &VarTree<u32>, consts: &ConstTree<u32, 24>
 
 #[test]
 fn readers_see_only_whole_values_while_compaction_runs() {
-    let seed = seed();
-    let (ops, compactions) = if heavy() { (8_000u64, 30u64) } else { (20_000, 80) };
+    let seed = support::seed(DEFAULT_SEED);
+    let (ops, compactions) = if support::on_ci() { (8_000u64, 30u64) } else { (20_000, 80) };
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), config()).expect("open");
     let var = db.var_tree::<u32>("var").expect("var tree");

@@ -9,26 +9,21 @@
 //! another file, copying dead versions forward, and recovery resolving keys by
 //! file order instead of seq.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::path::Path;
 
 use armdb::{CompactionConfig, Config, Db, Durability};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use support::TreesModel;
+
 const DEFAULT_SEED: u64 = 0x0C0D_0011;
 const KEYS: u32 = 150;
 
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
-
 fn rounds() -> usize {
-    if std::env::var("CI").is_ok_and(|v| v == "true") { 24 } else { 60 }
+    if support::on_ci() { 24 } else { 60 }
 }
 
 fn config() -> Config {
@@ -41,25 +36,10 @@ fn config() -> Config {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Model {
-    consts: BTreeMap<u32, [u8; 16]>,
-    var: BTreeMap<u32, Vec<u8>>,
-}
+type Model = TreesModel<u32, 16>;
 
 fn state(db: &Db) -> Model {
-    let consts = db.const_tree::<u32, 16>("consts").expect("const tree");
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    Model {
-        consts: consts.iter().collect(),
-        var: var
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("iterate the var tree");
-                (k, v.to_vec())
-            })
-            .collect(),
-    }
+    Model::read(db, "consts", "var")
 }
 
 fn open(dir: &Path) -> Db {
@@ -68,7 +48,7 @@ fn open(dir: &Path) -> Db {
 
 #[test]
 fn deleted_keys_stay_deleted_through_compaction_and_reopen() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut db = open(dir.path());
     let mut model = Model::default();

@@ -8,6 +8,8 @@
 //! out of order or out of bounds, and a final or recovered state that differs
 //! from what the writers last wrote.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,15 +17,9 @@ use armdb::{Config, ConstTree, Db, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-const DEFAULT_SEED: u64 = 0x0C0D_0003;
+use support::{fnv1a64 as checksum, var_pairs};
 
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
+const DEFAULT_SEED: u64 = 0x0C0D_0003;
 
 const WRITERS: u64 = 2;
 /// Keys `0..OWN_KEYS * WRITERS` are owned by writer `key % WRITERS`; keys from
@@ -38,11 +34,6 @@ const CONST_V: usize = 32;
 
 fn config() -> Config {
     Config { shards: 3, max_file_size: 4096, value_cache_bytes: 16 << 10, ..Config::default() }
-}
-
-/// FNV-1a, enough to tell a torn or mixed-up value from a whole one.
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// What a value says about itself.
@@ -264,14 +255,7 @@ type Snapshot = (BTreeMap<u64, Vec<u8>>, BTreeMap<u64, Vec<u8>>);
 
 fn snapshot(ct: &ConstTree<u64, CONST_V>, vt: &VarTree<u64>) -> Snapshot {
     let c = ct.iter().map(|(k, v)| (k, v.to_vec())).collect();
-    let v = vt
-        .iter()
-        .map(|r| {
-            let (k, v) = r.expect("iter");
-            (k, v.to_vec())
-        })
-        .collect();
-    (c, v)
+    (c, var_pairs(vt.iter(), "iter").into_iter().collect())
 }
 
 fn check_final(snap: &Snapshot, consts: &[LastWrites], vars: &[LastWrites], when: &str) {
@@ -286,7 +270,7 @@ fn check_final(snap: &Snapshot, consts: &[LastWrites], vars: &[LastWrites], when
 
 #[test]
 fn readers_never_see_torn_or_foreign_values() {
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), config()).expect("open");
     let ct = db.const_tree::<u64, CONST_V>("c").expect("const tree");

@@ -8,21 +8,17 @@
 //! absent one, and results that change once the state is rebuilt from the log
 //! instead of the live index.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use armdb::{Config, ConstTree, Db, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-const DEFAULT_SEED: u64 = 0x0C0D_0001;
+use support::var_pairs;
 
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
+const DEFAULT_SEED: u64 = 0x0C0D_0001;
 
 /// Small files so that the model test rotates and recovers from several files.
 fn config() -> Config {
@@ -221,14 +217,7 @@ fn var_tree_conditional_semantics() {
     assert_eq!(writes(), w + 3, "only the two puts and the first delete append");
 
     let expected: Vec<(u32, Vec<u8>)> = vec![(1, b"updated".to_vec()), (2, b"two".to_vec())];
-    let dump = |t: &VarTree<u32>| -> Vec<(u32, Vec<u8>)> {
-        t.iter()
-            .map(|r| {
-                let (k, v) = r.expect("iter");
-                (k, v.to_vec())
-            })
-            .collect()
-    };
+    let dump = |t: &VarTree<u32>| var_pairs(t.iter(), "iter");
     assert_eq!(dump(&t), expected);
     drop(t);
     db.close().expect("close");
@@ -288,13 +277,7 @@ fn check_const(t: &ConstTree<u16, 4>, model: &BTreeMap<u16, [u8; 4]>, when: &str
 }
 
 fn check_var(t: &VarTree<u16>, model: &BTreeMap<u16, Vec<u8>>, when: &str) {
-    let got: Vec<(u16, Vec<u8>)> = t
-        .iter()
-        .map(|r| {
-            let (k, v) = r.expect("iter");
-            (k, v.to_vec())
-        })
-        .collect();
+    let got = var_pairs(t.iter(), "iter");
     let want: Vec<_> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
     assert_eq!(got, want, "var tree {when}");
 }
@@ -304,7 +287,7 @@ fn random_conditional_ops_match_model_across_reopens() {
     const OPS: usize = 3000;
     const REOPEN_EVERY: usize = 300;
     const KEYS: u16 = 24;
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut const_model: BTreeMap<u16, [u8; 4]> = BTreeMap::new();

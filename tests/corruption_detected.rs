@@ -17,14 +17,16 @@
 //! or offset, skipped entries that take their neighbours with them, and reads
 //! that trust the bytes on disk.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use armdb::{Config, CorruptionPolicy, Db, Durability, Error};
 
-const FILE_HEADER_LEN: usize = 40;
-const ENTRY_HEADER_LEN: usize = 28;
+use support::{ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, data_files, parse_entries, remove_hint_files};
+
 /// Keys of the var tree are `u64` (8 bytes), of the const tree `u32` (4 bytes),
 /// so an entry's key length tells its tree.
 const VAR_KEY_LEN: usize = 8;
@@ -57,41 +59,23 @@ impl Found {
     }
 }
 
-/// Walks a data file with the format of `docs/format.md`.
+/// The entries of a data file.
 fn parse(path: &Path) -> Vec<Found> {
     let file = std::fs::read(path).expect("read data file");
-    let mut out = Vec::new();
-    let mut at = FILE_HEADER_LEN;
-    while at < file.len() {
-        let word = u64::from_le_bytes(file[at..at + 8].try_into().expect("8 bytes"));
-        let key_len = u16::from_le_bytes([file[at + 12], file[at + 13]]) as usize;
-        let value_len = u32::from_le_bytes(file[at + 16..at + 20].try_into().expect("4 bytes")) as usize;
-        let key_at = at + ENTRY_HEADER_LEN;
-        let tombstone = word >> 63 == 1;
-        out.push(Found {
+    parse_entries(&file, FILE_HEADER_LEN)
+        .into_iter()
+        .map(|e| Found {
             path: path.to_owned(),
-            offset: at,
-            seq: word & !(1 << 63),
-            key: file[key_at..key_at + key_len].to_vec(),
-            value: (!tombstone).then(|| file[key_at + key_len..key_at + key_len + value_len].to_vec()),
-        });
-        at += (ENTRY_HEADER_LEN + key_len + value_len).next_multiple_of(8);
-    }
-    assert_eq!(at, file.len(), "{} ends with a whole entry", path.display());
-    out
+            offset: e.offset,
+            seq: e.seq,
+            key: e.key,
+            value: (!e.tombstone).then_some(e.value),
+        })
+        .collect()
 }
 
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("shard-000"))
-        .expect("read shard dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
-}
-
-type State = (BTreeMap<u64, Vec<u8>>, BTreeMap<u32, [u8; 8]>);
+/// A const tree with `u32` keys and a var tree with `u64` keys.
+type State = TreesModel<u32, 8, u64>;
 
 /// The state the entries resolve to: for every key, the entry with the highest seq.
 fn resolve<'a>(entries: impl Iterator<Item = &'a Found>) -> State {
@@ -105,26 +89,17 @@ fn resolve<'a>(entries: impl Iterator<Item = &'a Found>) -> State {
     for (key, e) in latest {
         let Some(value) = &e.value else { continue };
         if key.len() == VAR_KEY_LEN {
-            state.0.insert(u64::from_be_bytes(key.try_into().expect("8 bytes")), value.clone());
+            state.var.insert(u64::from_be_bytes(key.try_into().expect("8 bytes")), value.clone());
         } else {
             let k = u32::from_be_bytes(key.try_into().expect("4 bytes"));
-            state.1.insert(k, value.as_slice().try_into().expect("8-byte const value"));
+            state.consts.insert(k, value.as_slice().try_into().expect("8-byte const value"));
         }
     }
     state
 }
 
 fn state(db: &Db) -> State {
-    let var = db.var_tree::<u64>("var").expect("var tree");
-    let consts = db.const_tree::<u32, 8>("const").expect("const tree");
-    let v = var
-        .iter()
-        .map(|r| {
-            let (k, v) = r.expect("iter");
-            (k, v.to_vec())
-        })
-        .collect();
-    (v, consts.iter().collect())
+    State::read(db, "const", "var")
 }
 
 fn var_value(key: u64, version: u32) -> Vec<u8> {
@@ -172,8 +147,8 @@ impl Pristine {
         let db = Db::open(&root, config()).expect("open");
         populate(&db);
         db.close().expect("close");
-        remove_hints(&root);
-        let logs = log_files(&root);
+        remove_hint_files(&root);
+        let logs = data_files(&root);
         assert!(logs.len() >= 3, "the shard should have several files: {logs:?}");
         let entries: Vec<Found> = logs.iter().flat_map(|p| parse(p)).collect();
         let mut files = Vec::new();
@@ -185,20 +160,9 @@ impl Pristine {
     }
 
     fn restore(&self) {
-        remove_hints(&self.root);
+        remove_hint_files(&self.root);
         for (p, bytes) in &self.files {
             std::fs::write(p, bytes).expect("restore");
-        }
-    }
-}
-
-/// Without hints, open scans (and so checks) every sealed file. With a hint it
-/// trusts the file, and damage surfaces when a value is read.
-fn remove_hints(root: &Path) {
-    for entry in std::fs::read_dir(root.join("shard-000")).expect("list shard") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "hint") {
-            std::fs::remove_file(path).expect("remove hint");
         }
     }
 }
@@ -249,10 +213,10 @@ fn check_flip(p: &Pristine, entry: &Found, rel: usize, mask: u8, what: &str) {
         .filter(|e| e.key == entry.key && e.seq < entry.seq)
         .filter_map(|e| e.value.as_ref())
         .collect();
-    match got.0.get(&key) {
+    match got.var.get(&key) {
         None => {}
         Some(v) => assert!(
-            older.contains(&v) || want.0.get(&key) == Some(v),
+            older.contains(&v) || want.var.get(&key) == Some(v),
             "{ctx}: key {key} holds {:?}, neither absent nor an older valid value",
             String::from_utf8_lossy(v)
         ),
@@ -330,7 +294,7 @@ fn flipped_byte_after_open_fails_the_read() {
     populate(&db);
     let var = db.var_tree::<u64>("var").expect("var tree");
     // Durability::Flush: every entry is in its file already.
-    let logs = log_files(dir.path());
+    let logs = data_files(dir.path());
     assert!(logs.len() >= 3);
     let entries: Vec<Found> = logs.iter().flat_map(|p| parse(p)).collect();
     let want = resolve(entries.iter());
@@ -342,7 +306,8 @@ fn flipped_byte_after_open_fails_the_read() {
             e.path == logs[1]
                 && e.key.len() == VAR_KEY_LEN
                 && e.value.is_some()
-                && want.0.get(&u64::from_be_bytes(e.key.clone().try_into().expect("key"))) == e.value.as_ref()
+                && want.var.get(&u64::from_be_bytes(e.key.clone().try_into().expect("key")))
+                    == e.value.as_ref()
         })
         .expect("a live var value in a sealed file")
         .clone();
@@ -379,7 +344,7 @@ fn flipped_byte_after_open_fails_the_read() {
             matches!(var.update(&key, |_| Some(b"new".to_vec())), Err(Error::Corruption { .. })),
             "{what}: update must not read damaged bytes"
         );
-        for (k, v) in want.0.iter().filter(|(k, _)| **k != key) {
+        for (k, v) in want.var.iter().filter(|(k, _)| **k != key) {
             assert_eq!(
                 var.get(k).expect("other keys read fine").as_deref(),
                 Some(v.as_slice()),

@@ -2,23 +2,13 @@
 //! writes in user space until a flush, `Flush` hands every write to the OS before
 //! returning, `Sync` fsyncs. Guards against a durability knob that is not wired.
 
-use std::path::Path;
+mod support;
+
 use std::time::Duration;
 
 use armdb::{Config, Db, Durability};
 
-fn log_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    for shard in std::fs::read_dir(dir).expect("list db dir") {
-        let shard = shard.expect("entry").path();
-        if shard.is_dir() {
-            for f in std::fs::read_dir(&shard).expect("list shard") {
-                total += f.expect("entry").metadata().expect("stat").len();
-            }
-        }
-    }
-    total
-}
+use support::data_bytes;
 
 fn config(durability: Durability) -> Config {
     Config { shards: 2, durability, ..Config::default() }
@@ -30,13 +20,13 @@ fn buffered_writes_wait_for_a_flush() {
     let db = Db::open(dir.path(), config(Durability::Buffered { flush_every: Duration::from_secs(3600) }))
         .expect("open");
     let t = db.var_tree::<u32>("t").expect("tree");
-    let empty = log_bytes(dir.path());
+    let empty = data_bytes(dir.path());
     for i in 0..100u32 {
         t.put(&i, b"0123456789abcdef").expect("put");
     }
-    assert_eq!(log_bytes(dir.path()), empty, "buffered writes reached the files before any flush");
+    assert_eq!(data_bytes(dir.path()), empty, "buffered writes reached the files before any flush");
     db.flush().expect("flush");
-    assert!(log_bytes(dir.path()) >= empty + 100 * 40, "flush did not write the buffer");
+    assert!(data_bytes(dir.path()) >= empty + 100 * 40, "flush did not write the buffer");
     assert_eq!(db.stats().fsyncs, 0);
 }
 
@@ -45,10 +35,10 @@ fn flush_mode_hands_each_write_to_the_os() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), config(Durability::Flush)).expect("open");
     let t = db.const_tree::<u32, 16>("t").expect("tree");
-    let mut last = log_bytes(dir.path());
+    let mut last = data_bytes(dir.path());
     for i in 0..50u32 {
         t.put(&i, &[7; 16]).expect("put");
-        let now = log_bytes(dir.path());
+        let now = data_bytes(dir.path());
         assert!(now > last, "write {i} did not reach the OS before put returned");
         last = now;
     }
@@ -73,11 +63,11 @@ fn background_flusher_writes_buffers_without_a_call() {
     let db = Db::open(dir.path(), config(Durability::Buffered { flush_every: Duration::from_millis(5) }))
         .expect("open");
     let t = db.var_tree::<u32>("t").expect("tree");
-    let empty = log_bytes(dir.path());
+    let empty = data_bytes(dir.path());
     t.put(&1, b"reaches the file by itself").expect("put");
     // Poll (bounded) for the flusher's effect; the assertion is on the outcome, not a duration.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while log_bytes(dir.path()) == empty {
+    while data_bytes(dir.path()) == empty {
         assert!(std::time::Instant::now() < deadline, "the background flusher never wrote the buffer");
         std::thread::yield_now();
     }

@@ -1,16 +1,18 @@
 //! File ids grow across rotations and reopens and are never reused (PITFALLS 9),
 //! including after a crash left an empty last file behind.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use armdb::{Config, Db, Durability};
 
+/// The names of the data files of the database's one shard.
 fn ids(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir.join("shard-000"))
-        .expect("list shard")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".log"))
+    support::data_files(dir)
+        .iter()
+        .map(|p| p.file_name().expect("file name").to_string_lossy().into_owned())
         .collect()
 }
 

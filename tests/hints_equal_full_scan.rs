@@ -12,22 +12,17 @@
 //! Guards against hints that drop tombstones, batch framing or const values, and
 //! against a reader that installs garbage locations from a damaged or foreign hint.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use armdb::{CompactionConfig, Config, Db, Durability, RecoveryReport};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-const DEFAULT_SEED: u64 = 0x0C0D_0010;
+use support::{DirSnapshot, TreesModel, is_data_file, is_hint_file, restore_dir, snapshot_dir};
 
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
+const DEFAULT_SEED: u64 = 0x0C0D_0010;
 
 fn config() -> Config {
     Config {
@@ -39,25 +34,10 @@ fn config() -> Config {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Model {
-    consts: BTreeMap<u32, [u8; 16]>,
-    var: BTreeMap<u32, Vec<u8>>,
-}
+type Model = TreesModel<u32, 16>;
 
 fn state(db: &Db) -> Model {
-    let consts = db.const_tree::<u32, 16>("consts").expect("const tree");
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    Model {
-        consts: consts.iter().collect(),
-        var: var
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("iterate the var tree");
-                (k, v.to_vec())
-            })
-            .collect(),
-    }
+    Model::read(db, "consts", "var")
 }
 
 fn const_value(rng: &mut SmallRng, i: usize) -> [u8; 16] {
@@ -137,49 +117,10 @@ fn build(dir: &Path, rng: &mut SmallRng) -> Model {
     m
 }
 
-/// Every file under `root`, by path relative to it.
-fn read_dir_tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("list a directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let bytes = std::fs::read(&path).expect("read a file");
-                out.insert(path.strip_prefix(root).expect("under root").to_path_buf(), bytes);
-            }
-        }
-    }
-    out
-}
-
-/// Writes `files` as the whole content of `root`.
-fn restore(root: &Path, files: &BTreeMap<PathBuf, Vec<u8>>) {
-    if root.exists() {
-        std::fs::remove_dir_all(root).expect("remove the previous copy");
-    }
-    for (rel, bytes) in files {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("create a directory");
-        std::fs::write(&path, bytes).expect("write a file");
-    }
-}
-
-fn is_hint(rel: &Path) -> bool {
-    rel.extension().is_some_and(|e| e == "hint")
-}
-
 /// Opens `files` in `work`, checks the contents against `model` and returns the
 /// recovery report.
-fn open_and_check(
-    work: &Path,
-    files: &BTreeMap<PathBuf, Vec<u8>>,
-    model: &Model,
-    what: &str,
-) -> RecoveryReport {
-    restore(work, files);
+fn open_and_check(work: &Path, files: &DirSnapshot, model: &Model, what: &str) -> RecoveryReport {
+    restore_dir(work, files);
     let db = Db::open(work, config()).unwrap_or_else(|e| panic!("{what}: open: {e}"));
     assert_eq!(&state(&db), model, "{what}: contents differ from the model");
     // Dropped without `close`, which would write the missing hints.
@@ -188,14 +129,14 @@ fn open_and_check(
 
 #[test]
 fn hints_recover_what_a_scan_does_and_bad_hints_are_ignored() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     let base = tempfile::tempdir().expect("tempdir");
     let original = base.path().join("original");
     let model = build(&original, &mut rng);
 
-    let pristine = read_dir_tree(&original);
-    let hints: Vec<PathBuf> = pristine.keys().filter(|p| is_hint(p)).cloned().collect();
-    let logs = pristine.keys().filter(|p| p.extension().is_some_and(|e| e == "log")).count();
+    let pristine = snapshot_dir(&original);
+    let hints: Vec<PathBuf> = pristine.keys().filter(|p| is_hint_file(p)).cloned().collect();
+    let logs = pristine.keys().filter(|p| is_data_file(p)).count();
     for shard in ["shard-000", "shard-001"] {
         let sealed = hints.iter().filter(|p| p.starts_with(shard)).count();
         assert!(sealed >= 3, "{shard} has {sealed} hinted files; the test needs several: {hints:?}");
@@ -217,7 +158,7 @@ fn hints_recover_what_a_scan_does_and_bad_hints_are_ignored() {
 
     // (b) Without any hint: a full scan.
     let mut files = pristine.clone();
-    files.retain(|p, _| !is_hint(p));
+    files.retain(|p, _| !is_hint_file(p));
     let scanned = open_and_check(&work, &files, &model, "(b) no hints");
     assert_eq!(scanned.hint_files, 0, "(b)");
     assert_eq!(scanned.files, with_hints.files, "(a) and (b) read the same data files");

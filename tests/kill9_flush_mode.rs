@@ -13,6 +13,8 @@
 //! writes in a user-space buffer, and against recovery losing or inventing
 //! entries at a kill-torn tail or across a rotation.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,18 +29,6 @@ const ROUNDS: u32 = 12;
 const CHILD_MAX_KEYS: u32 = 100_000;
 /// Marks an acknowledgement on the child's stdout.
 const ACK: &str = "armdb-ack ";
-
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
-
-fn heavy() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// What one round's child does.
 #[derive(Clone, Copy, Debug)]
@@ -152,9 +142,9 @@ fn run_child(dir: &Path, round: Round, acks: u32) {
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     let base = tempfile::tempdir().expect("tempdir");
-    let max_acks = if heavy() { 300 } else { 800 };
+    let max_acks = if support::on_ci() { 300 } else { 800 };
     for index in 0..ROUNDS {
         let round = Round::new(index);
         let dir = base.path().join(format!("round-{index}"));

@@ -11,6 +11,8 @@
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test model_const_tree`.
 //! `ARMDB_OPS` overrides the number of operations.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -27,23 +29,6 @@ const KEY_STRIDE: u16 = 32;
 
 type Value = [u8; 8];
 type Model = BTreeMap<u16, Value>;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
-
-fn op_count() -> usize {
-    if let Ok(s) = std::env::var("ARMDB_OPS") {
-        return s.trim().parse().expect("ARMDB_OPS must be a decimal usize");
-    }
-    // The CI budget is fixed; a local run may afford more ops.
-    if std::env::var("CI").is_ok_and(|v| v == "true") { 20_000 } else { 40_000 }
-}
 
 fn config(durability: Durability) -> Config {
     Config { max_file_size: 16 * 1024, shards: 3, durability, ..Config::default() }
@@ -177,26 +162,13 @@ impl Harness {
 
     fn bound(&mut self) -> Bound<u16> {
         let k = self.any_key();
-        match self.rng.random_range(0..5) {
-            0..2 => Bound::Included(k),
-            2..4 => Bound::Excluded(k),
-            _ => Bound::Unbounded,
-        }
+        support::random_bound(&mut self.rng, k)
     }
 
     fn check_range(&mut self, tree: &ConstTree<u16, 8>, op: usize) {
-        let (mut lo, mut hi) = (self.bound(), self.bound());
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (lo, hi)
-            && a > b
-        {
-            std::mem::swap(&mut lo, &mut hi);
-        }
-        // `BTreeMap::range` panics on this one; `range_bounds_both_directions` covers it.
-        if let (Bound::Excluded(a), Bound::Excluded(b)) = (lo, hi)
-            && a == b
-        {
-            return;
-        }
+        let Some((lo, hi)) = support::ordered_bounds(self.bound(), self.bound()) else {
+            return; // `range_bounds_both_directions` covers it.
+        };
         let want: Vec<(u16, Value)> = self.model.range((lo, hi)).map(|(k, v)| (*k, *v)).collect();
         let got: Vec<(u16, Value)> = tree.range((lo, hi)).collect();
         assert_eq!(got, want, "op {op}: range({lo:?}, {hi:?}) forward");
@@ -259,8 +231,9 @@ fn open(dir: &std::path::Path, durability: Durability) -> (Db, ConstTree<u16, 8>
 
 #[test]
 fn const_tree_matches_btreemap_across_reopens() {
-    let seed = seed();
-    let ops = op_count();
+    let seed = support::seed(DEFAULT_SEED);
+    // The CI budget is fixed; a local run may afford more ops.
+    let ops = support::op_count(20_000, 40_000);
     println!("ops={ops}");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h =

@@ -13,12 +13,16 @@
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test model_var_tree`.
 //! `ARMDB_OPS` overrides the number of operations.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use armdb::{Config, Db, Durability, Prefix, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+use support::var_pairs;
 
 const DEFAULT_SEED: u64 = 0x00A4_DB00_C0DE_0002;
 const TREE: &str = "model";
@@ -29,23 +33,6 @@ const MAX_FILE_BYTES_HELD: u64 = MAX_FILE_SIZE + 4096 + 128;
 type K = [u8; 4];
 type Model = BTreeMap<K, Vec<u8>>;
 
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
-
-fn op_count() -> usize {
-    if let Ok(s) = std::env::var("ARMDB_OPS") {
-        return s.trim().parse().expect("ARMDB_OPS must be a decimal usize");
-    }
-    // The CI budget is fixed; a local run may afford more ops.
-    if std::env::var("CI").is_ok_and(|v| v == "true") { 20_000 } else { 40_000 }
-}
-
 fn config(durability: Durability) -> Config {
     Config { max_file_size: MAX_FILE_SIZE, shards: 3, durability, ..Config::default() }
 }
@@ -55,14 +42,6 @@ fn config(durability: Durability) -> Config {
 fn domain_key(i: u16) -> K {
     let i = i % 2048;
     [(i >> 9) as u8 * 60, ((i >> 6) & 7) as u8 * 30, ((i >> 3) & 7) as u8 * 30, (i & 7) as u8 * 30]
-}
-
-fn collect(it: impl Iterator<Item = armdb::Result<(K, armdb::Bytes)>>, what: &str) -> Vec<(K, Vec<u8>)> {
-    it.map(|r| {
-        let (k, v) = r.unwrap_or_else(|e| panic!("{what}: reading a value failed: {e}"));
-        (k, v.to_vec())
-    })
-    .collect()
 }
 
 struct Harness {
@@ -201,31 +180,18 @@ impl Harness {
 
     fn bound(&mut self) -> Bound<K> {
         let k = self.any_key();
-        match self.rng.random_range(0..5) {
-            0..2 => Bound::Included(k),
-            2..4 => Bound::Excluded(k),
-            _ => Bound::Unbounded,
-        }
+        support::random_bound(&mut self.rng, k)
     }
 
     fn check_range(&mut self, tree: &VarTree<K>, op: usize) {
-        let (mut lo, mut hi) = (self.bound(), self.bound());
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (lo, hi)
-            && a > b
-        {
-            std::mem::swap(&mut lo, &mut hi);
-        }
-        // `BTreeMap::range` panics on this one; `range_bounds_both_directions` covers it.
-        if let (Bound::Excluded(a), Bound::Excluded(b)) = (lo, hi)
-            && a == b
-        {
-            return;
-        }
+        let Some((lo, hi)) = support::ordered_bounds(self.bound(), self.bound()) else {
+            return; // `range_bounds_both_directions` covers it.
+        };
         let what = format!("op {op}: range({lo:?}, {hi:?})");
         let want: Vec<(K, Vec<u8>)> = self.model.range((lo, hi)).map(|(k, v)| (*k, v.clone())).collect();
-        assert_eq!(collect(tree.range((lo, hi)), &what), want, "{what} forward");
+        assert_eq!(var_pairs(tree.range((lo, hi)), &what), want, "{what} forward");
         let want_rev: Vec<(K, Vec<u8>)> = want.into_iter().rev().collect();
-        assert_eq!(collect(tree.range((lo, hi)).rev(), &what), want_rev, "{what} reverse");
+        assert_eq!(var_pairs(tree.range((lo, hi)).rev(), &what), want_rev, "{what} reverse");
     }
 
     fn check_prefix(&mut self, tree: &VarTree<K>, op: usize) {
@@ -236,18 +202,18 @@ impl Harness {
         let prefix = Prefix::<K>::from_bytes(p).expect("prefix");
         let want: Vec<(K, Vec<u8>)> =
             self.model.iter().filter(|(k, _)| k.starts_with(p)).map(|(k, v)| (*k, v.clone())).collect();
-        assert_eq!(collect(tree.prefix(prefix), &what), want, "{what} forward");
+        assert_eq!(var_pairs(tree.prefix(prefix), &what), want, "{what} forward");
         let want_rev: Vec<(K, Vec<u8>)> = want.into_iter().rev().collect();
-        assert_eq!(collect(tree.prefix(prefix).rev(), &what), want_rev, "{what} reverse");
+        assert_eq!(var_pairs(tree.prefix(prefix).rev(), &what), want_rev, "{what} reverse");
     }
 
     /// Compares every pair, in both directions, with the model.
     fn check_all(&self, tree: &VarTree<K>, when: &str) {
         let want: Vec<(K, Vec<u8>)> = self.model.iter().map(|(k, v)| (*k, v.clone())).collect();
-        let got = collect(tree.iter(), when);
+        let got = var_pairs(tree.iter(), when);
         assert_eq!(got.len(), want.len(), "{when}: number of pairs");
         assert!(got == want, "{when}: forward iteration differs from the model");
-        let got_rev = collect(tree.iter().rev(), when);
+        let got_rev = var_pairs(tree.iter().rev(), when);
         let want_rev: Vec<(K, Vec<u8>)> = want.into_iter().rev().collect();
         assert!(got_rev == want_rev, "{when}: reverse iteration differs from the model");
         let keys: Vec<K> = tree.keys().collect();
@@ -280,8 +246,9 @@ fn open(dir: &std::path::Path, durability: Durability) -> (Db, VarTree<K>) {
 
 #[test]
 fn var_tree_matches_btreemap_across_reopens() {
-    let seed = seed();
-    let ops = op_count();
+    let seed = support::seed(DEFAULT_SEED);
+    // The CI budget is fixed; a local run may afford more ops.
+    let ops = support::op_count(20_000, 40_000);
     println!("ops={ops}");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut h =

@@ -12,6 +12,8 @@
 //!
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test range_bounds_both_directions`.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -20,18 +22,11 @@ use armdb::{Config, ConstTree, Db, Durability, Error, Prefix, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use support::{var_pair, var_pairs};
+
 const DEFAULT_SEED: u64 = 0x00A4_DB00_C0DE_0005;
 
 type Pairs = Vec<(u32, Vec<u8>)>;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 fn config() -> Config {
     Config { max_file_size: 4096, shards: 3, durability: Durability::Flush, ..Config::default() }
@@ -205,15 +200,6 @@ fn reversed(p: &Pairs) -> Pairs {
     p.iter().rev().cloned().collect()
 }
 
-fn var_pair(r: armdb::Result<(u32, armdb::Bytes)>, what: &str) -> (u32, Vec<u8>) {
-    let (k, v) = r.unwrap_or_else(|e| panic!("{what}: reading a value failed: {e}"));
-    (k, v.to_vec())
-}
-
-fn var_pairs(it: impl Iterator<Item = armdb::Result<(u32, armdb::Bytes)>>, what: &str) -> Pairs {
-    it.map(|r| var_pair(r, what)).collect()
-}
-
 /// Takes from the front (`true`) or the back (`false`) of `it` as `pattern`
 /// says, and records every answer, `None`s included.
 fn mixed<T>(mut it: impl DoubleEndedIterator<Item = T>, pattern: &[bool]) -> Vec<(bool, Option<T>)> {
@@ -222,7 +208,7 @@ fn mixed<T>(mut it: impl DoubleEndedIterator<Item = T>, pattern: &[bool]) -> Vec
 
 #[test]
 fn every_bound_form_matches_btreemap_in_both_directions() {
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = Db::open(dir.path(), config()).expect("open");

@@ -10,6 +10,8 @@
 //!
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test signed_key_order`.
 
+mod support;
+
 use std::fmt::Debug;
 
 use armdb::{Config, Db, Durability, Key, Prefix};
@@ -18,15 +20,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 const DEFAULT_SEED: u64 = 0x00A4_DB00_C0DE_0006;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 fn config() -> Config {
     Config { max_file_size: 4096, shards: 3, durability: Durability::Flush, ..Config::default() }
@@ -160,7 +153,7 @@ fn check_all(db: &Db, i8_all: &[i8], i64_keys: &[i64], when: &str) {
 
 #[test]
 fn signed_keys_iterate_in_numeric_order_across_reopen() {
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("tempdir");
 
@@ -197,7 +190,7 @@ fn check_pair<K: Key>(a: K, b: K) {
 
 #[test]
 fn key_encoding_preserves_order_and_round_trips() {
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let mut rng = SmallRng::seed_from_u64(seed);
 
     // i8 is small enough to check every pair.

@@ -10,6 +10,8 @@
 //! (no group commit), and against a group commit that returns to a writer whose
 //! entry the shared fsync did not cover.
 
+mod support;
+
 use std::sync::Barrier;
 
 use armdb::{Config, Db, Durability};
@@ -17,7 +19,7 @@ use armdb::{Config, Db, Durability};
 const THREADS: u32 = 4;
 
 fn puts_per_thread() -> u32 {
-    if std::env::var("CI").is_ok_and(|v| v == "true") { 150 } else { 400 }
+    if support::on_ci() { 150 } else { 400 }
 }
 
 fn config() -> Config {

@@ -12,26 +12,20 @@
 //! whole entries before the tear, miscounting truncated bytes, and appending
 //! after a tail left in place.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
 
 use armdb::{Config, CorruptionPolicy, Db, Durability};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use support::{
+    ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, encode_entry, is_data_file, parse_entries,
+    restore_dir_with_cut, snapshot_dir,
+};
+
 const DEFAULT_SEED: u64 = 0x0C0D_0004;
-const FILE_HEADER_LEN: usize = 40;
-const ENTRY_HEADER_LEN: usize = 28;
 /// How much of the end of the active file is cut, one offset at a time.
 const CUT_SPAN: usize = 300;
-
-fn seed() -> u64 {
-    let seed = std::env::var("ARMDB_SEED")
-        .map(|s| s.parse().expect("ARMDB_SEED must be a u64"))
-        .unwrap_or(DEFAULT_SEED);
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 fn config() -> Config {
     Config { shards: 1, max_file_size: 4096, durability: Durability::Flush, ..Config::default() }
@@ -45,26 +39,23 @@ enum Op {
     ConstDelete(u16),
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Model {
-    var: BTreeMap<u32, Vec<u8>>,
-    consts: BTreeMap<u16, [u8; 8]>,
-}
+/// A const tree with `u16` keys and a var tree with `u32` keys.
+type Model = TreesModel<u16, 8, u32>;
 
-impl Model {
-    fn apply(&mut self, op: &Op) {
-        match op {
+impl Op {
+    fn apply_to(&self, model: &mut Model) {
+        match self {
             Op::VarPut(k, v) => {
-                self.var.insert(*k, v.clone());
+                model.var.insert(*k, v.clone());
             }
             Op::VarDelete(k) => {
-                self.var.remove(k);
+                model.var.remove(k);
             }
             Op::ConstPut(k, v) => {
-                self.consts.insert(*k, *v);
+                model.consts.insert(*k, *v);
             }
             Op::ConstDelete(k) => {
-                self.consts.remove(k);
+                model.consts.remove(k);
             }
         }
     }
@@ -72,18 +63,7 @@ impl Model {
 
 /// Reads both trees of an open database.
 fn state(db: &Db) -> Model {
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    let consts = db.const_tree::<u16, 8>("const").expect("const tree");
-    Model {
-        var: var
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("iter");
-                (k, v.to_vec())
-            })
-            .collect(),
-        consts: consts.iter().collect(),
-    }
+    Model::read(db, "const", "var")
 }
 
 /// Picks the next op. Deletes only target present keys, so that every op
@@ -126,64 +106,9 @@ fn apply_to_db(db: &Db, op: &Op) {
     }
 }
 
-/// The end offset and seq of every entry of a data file, walked with the format
-/// of `docs/format.md`: 40-byte file header, then entries of a 28-byte header,
-/// key and value padded to 8 bytes.
-fn entries(file: &[u8]) -> Vec<(usize, u64)> {
-    let u16_at = |at: usize| u16::from_le_bytes([file[at], file[at + 1]]) as usize;
-    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().expect("4 bytes")) as usize;
-    let mut out = Vec::new();
-    let mut at = FILE_HEADER_LEN;
-    while at < file.len() {
-        let seq = u64::from_le_bytes(file[at..at + 8].try_into().expect("8 bytes")) & !(1 << 63);
-        let len = (ENTRY_HEADER_LEN + u16_at(at + 12) + u32_at(at + 16)).next_multiple_of(8);
-        at += len;
-        out.push((at, seq));
-    }
-    assert_eq!(at, file.len(), "the pristine file ends with a whole entry");
-    out
-}
-
-/// Every file of the database directory, by path relative to it.
-fn read_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let bytes = std::fs::read(&path).expect("read");
-                out.push((path.strip_prefix(root).expect("under root").to_path_buf(), bytes));
-            }
-        }
-    }
-    out
-}
-
-/// Puts the pristine files back into `root`, the active file cut to `cut`
-/// bytes, and removes any data file a previous round created.
-fn restore(root: &Path, pristine: &[(PathBuf, Vec<u8>)], active: &Path, cut: usize) {
-    for (rel, bytes) in pristine {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        let bytes = if rel == active { &bytes[..cut] } else { &bytes[..] };
-        std::fs::write(&path, bytes).expect("write");
-    }
-    let shard = active.parent().expect("shard dir");
-    for entry in std::fs::read_dir(root.join(shard)).expect("read shard dir") {
-        let path = entry.expect("dir entry").path();
-        let rel = path.strip_prefix(root).expect("under root");
-        if !pristine.iter().any(|(p, _)| p == rel) {
-            std::fs::remove_file(&path).expect("remove a file created after the backup");
-        }
-    }
-}
-
 #[test]
 fn every_cut_of_the_tail_recovers_an_exact_prefix() {
-    let seed = seed();
+    let seed = support::seed(DEFAULT_SEED);
     let mut rng = SmallRng::seed_from_u64(seed);
     let base = tempfile::tempdir().expect("tempdir");
     let original = base.path().join("original");
@@ -198,7 +123,7 @@ fn every_cut_of_the_tail_recovers_an_exact_prefix() {
         while after_rotation < 20 {
             let op = next_op(&mut rng, &model, ops.len());
             apply_to_db(&db, &op);
-            model.apply(&op);
+            op.apply_to(&mut model);
             ops.push(op);
             if db.stats().files > 1 {
                 after_rotation += 1;
@@ -210,23 +135,23 @@ fn every_cut_of_the_tail_recovers_an_exact_prefix() {
     }
     let models: Vec<Model> = std::iter::once(Model::default())
         .chain(ops.iter().scan(Model::default(), |m, op| {
-            m.apply(op);
+            op.apply_to(m);
             Some(m.clone())
         }))
         .collect();
 
-    let pristine = read_tree(&original);
+    let pristine = snapshot_dir(&original);
+    // Data files are named by their id: the last one is the active file.
     let (active, active_bytes) = pristine
         .iter()
-        .filter(|(rel, _)| rel.extension().is_some_and(|e| e == "log"))
-        .max_by(|a, b| a.0.cmp(&b.0))
+        .rfind(|(rel, _)| is_data_file(rel))
         .map(|(rel, bytes)| (rel.clone(), bytes.clone()))
         .expect("a data file");
-    let in_active = entries(&active_bytes);
+    let in_active = parse_entries(&active_bytes, FILE_HEADER_LEN);
     let before_active = ops.len() - in_active.len();
-    for (i, &(_, seq)) in in_active.iter().enumerate() {
+    for (i, e) in in_active.iter().enumerate() {
         assert_eq!(
-            seq,
+            e.seq,
             (before_active + i + 1) as u64,
             "entry {i} of the active file is op {}",
             before_active + i
@@ -243,9 +168,9 @@ fn every_cut_of_the_tail_recovers_an_exact_prefix() {
     let work = base.path().join("work");
     let mut prev_k = 0;
     for cut in len - CUT_SPAN..=len {
-        restore(&work, &pristine, &active, cut);
-        let whole = in_active.iter().take_while(|&&(end, _)| end <= cut).count();
-        let valid_end = if whole == 0 { FILE_HEADER_LEN } else { in_active[whole - 1].0 };
+        restore_dir_with_cut(&work, &pristine, &active, cut);
+        let whole = in_active.iter().take_while(|e| e.end <= cut).count();
+        let valid_end = if whole == 0 { FILE_HEADER_LEN } else { in_active[whole - 1].end };
         let expected_k = before_active + whole;
 
         let db = Db::open(&work, config()).unwrap_or_else(|e| panic!("open after cut at {cut}: {e}"));
@@ -282,36 +207,6 @@ fn every_cut_of_the_tail_recovers_an_exact_prefix() {
         drop(db);
     }
     assert_eq!(prev_k, ops.len(), "the uncut file recovers every op");
-}
-
-/// CRC-32 (IEEE), as the entry format specifies.
-fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut crc = !0u32;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-/// A whole, valid entry in the on-disk format.
-fn encode_entry(seq: u64, tree: u32, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&tree.to_le_bytes());
-    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    let payload_crc = crc32(&[key, value]);
-    out.extend_from_slice(&payload_crc.to_le_bytes());
-    let header_crc = crc32(&[&out]);
-    out.extend_from_slice(&header_crc.to_le_bytes());
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
-    out.resize(out.len().next_multiple_of(8), 0);
-    out
 }
 
 /// A torn entry whose value holds the bytes of a whole entry — an application

@@ -12,6 +12,8 @@
 //!
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test typed_index_model`.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use armdb::{Config, Db, Durability, Error, TypedTree};
@@ -20,15 +22,6 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_SEED: u64 = 0x00A4_DB00_7E5E_0003;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 #[derive(armdb::Tree, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[tree(name = "people")]
@@ -151,7 +144,7 @@ fn check_all(tree: &TypedTree<Person>, model: &Model, when: &str) {
 
 #[test]
 fn indexes_match_the_model_before_and_after_reopen() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     let dir = tempfile::tempdir().expect("tempdir");
     let config =
         Config { shards: 3, max_file_size: 16 << 10, durability: Durability::Flush, ..Config::default() };

@@ -11,6 +11,8 @@
 //!
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test typed_key_order`.
 
+mod support;
+
 use std::ops::RangeBounds;
 
 use armdb::{Config, Db, Durability, Key};
@@ -19,15 +21,6 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_SEED: u64 = 0x00A4_DB00_7E5E_0001;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 #[derive(armdb::Tree, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[expect(dead_code, reason = "only its key struct is used, nested in `SampleKey`")]
@@ -91,7 +84,7 @@ fn draw_key(rng: &mut SmallRng) -> SampleKey {
 
 #[test]
 fn encoded_byte_order_equals_field_order() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     assert_eq!(SampleKey::LEN, 4 + 1 + (2 + 1) + 3 + 8);
     for _ in 0..100_000 {
         let (a, b) = (draw_key(&mut rng), draw_key(&mut rng));
@@ -104,7 +97,7 @@ fn encoded_byte_order_equals_field_order() {
 
 #[test]
 fn prefixes_cover_exactly_their_leading_fields() {
-    let mut rng = SmallRng::seed_from_u64(seed() ^ 1);
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED) ^ 1);
     let mut keys: Vec<SampleKey> = (0..5_000).map(|_| draw_key(&mut rng)).collect();
     keys.sort();
     keys.dedup();
@@ -133,7 +126,7 @@ fn prefixes_cover_exactly_their_leading_fields() {
 
 #[test]
 fn typed_tree_iterates_in_field_order_across_reopen() {
-    let mut rng = SmallRng::seed_from_u64(seed() ^ 2);
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED) ^ 2);
     let dir = tempfile::tempdir().expect("tempdir");
     let config =
         Config { shards: 3, max_file_size: 8192, durability: Durability::Flush, ..Config::default() };

@@ -9,6 +9,8 @@
 //!
 //! Reproduce a failure with the printed seed: `ARMDB_SEED=<seed> cargo test --test typed_prefix_scan`.
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use armdb::{Config, Db, Durability};
@@ -17,15 +19,6 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_SEED: u64 = 0x00A4_DB00_7E5E_0002;
-
-fn seed() -> u64 {
-    let seed = match std::env::var("ARMDB_SEED") {
-        Ok(s) => s.trim().parse().expect("ARMDB_SEED must be a decimal u64"),
-        Err(_) => DEFAULT_SEED,
-    };
-    println!("ARMDB_SEED={seed}");
-    seed
-}
 
 #[derive(armdb::Tree, Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct Event {
@@ -78,7 +71,7 @@ fn check(tree: &armdb::TypedTree<Event>, model: &Model, accounts: &[i32], when: 
 
 #[test]
 fn prefix_scans_match_the_model_in_both_directions() {
-    let mut rng = SmallRng::seed_from_u64(seed());
+    let mut rng = SmallRng::seed_from_u64(support::seed(DEFAULT_SEED));
     let accounts = [i32::MIN, -2, -1, 0, 1, 2, i32::MAX];
     let dir = tempfile::tempdir().expect("tempdir");
     let config =

@@ -8,12 +8,15 @@
 //! (returning zeros, a short read or a bogus corruption error), reads of a
 //! stale buffer offset after rotation, and data lost between buffer and file.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use armdb::{Config, Db, Durability, VarTree};
 
-const FILE_HEADER_LEN: u64 = 40;
+/// A data file's header, counted in `disk_bytes` but not in `bytes_written`.
+const FILE_HEADER_LEN: u64 = support::FILE_HEADER_LEN as u64;
 
 fn config(value_cache_bytes: usize) -> Config {
     Config {
@@ -40,13 +43,7 @@ fn check_all(t: &VarTree<u64>, model: &BTreeMap<u64, Vec<u8>>, when: &str) {
         let got = t.get(&k).unwrap_or_else(|e| panic!("get {k} {when}: {e}"));
         assert_eq!(got.as_deref(), model.get(&k).map(Vec::as_slice), "get {k} {when}");
     }
-    let got: Vec<(u64, Vec<u8>)> = t
-        .iter()
-        .map(|r| {
-            let (k, v) = r.unwrap_or_else(|e| panic!("iter {when}: {e}"));
-            (k, v.to_vec())
-        })
-        .collect();
+    let got = support::var_pairs(t.iter(), &format!("iter {when}"));
     let want: Vec<(u64, Vec<u8>)> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
     assert_eq!(got, want, "iter {when}");
     let got: Vec<u64> =

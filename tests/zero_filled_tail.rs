@@ -11,10 +11,13 @@
 //! after a power cut (PITFALLS #2), reading zeros as an entry, and silently
 //! ignoring damage in a file that should have been complete.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use armdb::{Config, CorruptionPolicy, Db, Durability, Error};
+
+use support::{TreesModel, data_files};
 
 const ZEROS: usize = 8192;
 
@@ -22,7 +25,7 @@ fn config() -> Config {
     Config { shards: 1, max_file_size: 4096, durability: Durability::Flush, ..Config::default() }
 }
 
-type State = (BTreeMap<u32, Vec<u8>>, BTreeMap<u32, [u8; 8]>);
+type State = TreesModel<u32, 8>;
 
 /// Writes `n` keys into a var tree and a const tree; returns what they hold.
 fn populate(dir: &Path, n: u32) -> State {
@@ -43,27 +46,7 @@ fn populate(dir: &Path, n: u32) -> State {
 }
 
 fn state(db: &Db) -> State {
-    let var = db.var_tree::<u32>("var").expect("var tree");
-    let consts = db.const_tree::<u32, 8>("const").expect("const tree");
-    let v = var
-        .iter()
-        .map(|r| {
-            let (k, v) = r.expect("iter");
-            (k, v.to_vec())
-        })
-        .collect();
-    (v, consts.iter().collect())
-}
-
-/// The data files of the only shard, oldest first.
-fn log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("shard-000"))
-        .expect("read shard dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
+    State::read(db, "const", "var")
 }
 
 fn append_zeros(path: &Path) -> u64 {
@@ -78,7 +61,7 @@ fn append_zeros(path: &Path) -> u64 {
 fn zeros_after_the_last_file_are_truncated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut want = populate(dir.path(), 200);
-    let files = log_files(dir.path());
+    let files = data_files(dir.path());
     assert!(files.len() > 1, "the shard should have rotated");
     let last = files.last().expect("a data file");
     let len = append_zeros(last);
@@ -95,9 +78,9 @@ fn zeros_after_the_last_file_are_truncated() {
     var.put(&7, b"written after recovery").expect("put");
     consts.put(&1_000, b"newvalue").expect("put");
     assert!(var.delete(&1).expect("delete"));
-    want.0.insert(7, b"written after recovery".to_vec());
-    want.1.insert(1_000, *b"newvalue");
-    want.0.remove(&1);
+    want.var.insert(7, b"written after recovery".to_vec());
+    want.consts.insert(1_000, *b"newvalue");
+    want.var.remove(&1);
     assert_eq!(state(&db), want);
     drop((var, consts));
     db.close().expect("close");
@@ -114,7 +97,7 @@ fn zeros_after_the_last_file_are_truncated() {
 fn zeros_after_an_earlier_file_are_corruption() {
     let dir = tempfile::tempdir().expect("tempdir");
     let want = populate(dir.path(), 200);
-    let files = log_files(dir.path());
+    let files = data_files(dir.path());
     assert!(files.len() >= 3, "the shard should have several files: {files:?}");
     let sealed = &files[files.len() / 2];
     let len = append_zeros(sealed);
@@ -150,7 +133,7 @@ fn zeros_after_an_earlier_file_are_corruption() {
 fn a_last_file_of_only_zeros_is_an_empty_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let full = populate(dir.path(), 200);
-    let files = log_files(dir.path());
+    let files = data_files(dir.path());
     assert!(files.len() > 1, "the shard should have rotated");
     let last = files.last().expect("a data file");
     // The state without the last file's entries: recover it from the other files.
@@ -163,7 +146,7 @@ fn a_last_file_of_only_zeros_is_an_empty_file() {
         s
     };
     assert_ne!(want, full, "the last file held entries");
-    for p in log_files(dir.path()).iter().filter(|p| !files.contains(p)) {
+    for p in data_files(dir.path()).iter().filter(|p| !files.contains(p)) {
         std::fs::remove_file(p).expect("remove the file that open created");
     }
     let len = std::fs::metadata(&hidden).expect("stat").len() as usize;

@@ -87,7 +87,16 @@ impl BatchLocks<'_> {
                 locs[n] = Some(shard.encode(w, seq, e.tree, FLAG_BATCH, e.key, e.value));
             }
             let marker = BatchMarker { entries: part.len() as u32, shards: parts.len() as u16 };
-            shard.encode(w, seq, RESERVED_TREE_ID, FLAG_BATCH, &seq.to_le_bytes(), Some(&marker.encode()));
+            let marker_loc = shard.encode(
+                w,
+                seq,
+                RESERVED_TREE_ID,
+                FLAG_BATCH,
+                &seq.to_le_bytes(),
+                Some(&marker.encode()),
+            );
+            // Only recovery reads a marker: for compaction it is garbage at once.
+            w.active.add_dead(u64::from(marker_loc.len));
             shard.flush_after(w, flush_each, before, &log.health)?;
         }
         self.appended = Some((seq, entries.len()));

@@ -5,7 +5,8 @@
 //! or its payload is damaged and nothing valid follows it, the log ends at that
 //! entry (a *tail*). Damage followed by a valid entry is *corruption*. After a
 //! damaged header, the scan looks for the next valid entry at every 8-byte step;
-//! in a log file, a candidate must also continue the increasing seqs. Only the
+//! in a log file, a candidate must also continue the seqs (never go below the
+//! last one: the entries of a batch share one seq). Only the
 //! caller knows whether a tail may be truncated (in the last file of a shard).
 
 use std::fs::File;
@@ -100,7 +101,7 @@ impl<'f> Scanner<'f> {
         let mut at = from;
         while at + ENTRY_HEADER_LEN as u64 <= self.len {
             if let Ok(h) = self.read(at)?
-                && (!self.seq_ordered || h.seq > self.last_seq)
+                && (!self.seq_ordered || h.seq >= self.last_seq)
             {
                 return Ok(Some(at));
             }

@@ -116,7 +116,8 @@ pub(crate) fn recover(
     let (heads, mut found): (Vec<_>, Vec<Found>) =
         outcomes.into_iter().map(|o| ((o.files, o.active, o.next_file_id), o.found)).unzip();
     let dropped_now = batch::settle(&mut found);
-    let mut report = RecoveryReport { incomplete_batches: dropped_now.len() as u64, ..Default::default() };
+    let newly = dropped_now.iter().filter(|s| !ctx.dropped.contains(s)).count();
+    let mut report = RecoveryReport { incomplete_batches: newly as u64, ..Default::default() };
     let mut dropped_batches: Vec<u64> =
         manifest.dropped_batches.iter().chain(&dropped_now).copied().collect();
     dropped_batches.sort_unstable();

@@ -32,7 +32,8 @@ pub struct RecoveryReport {
     pub truncated_bytes: u64,
     /// Damaged entries or files skipped under `CorruptionPolicy::SkipEntry`.
     pub corrupt_entries: u64,
-    /// Batches dropped because a crash cut one of their parts.
+    /// Batches dropped because a crash cut one of their parts (found at this open;
+    /// batches dropped at an earlier open are not counted again).
     pub incomplete_batches: u64,
     /// Where each skipped damage was.
     pub corruptions: Vec<SkippedCorruption>,
