@@ -92,11 +92,9 @@ pub(crate) fn run(
     };
     let mut plan = Vec::new();
     for shard in log.shards.iter() {
-        let active = shard.active_id();
         let stats: Vec<select::FileStat> = shard
-            .files()
-            .values()
-            .filter(|f| f.id != active)
+            .sealed_files()
+            .iter()
             .map(|f| select::FileStat {
                 id: f.id,
                 bytes: f.written().saturating_sub(FILE_HEADER_LEN as u64),
@@ -107,6 +105,8 @@ pub(crate) fn run(
             Pass::Full => select::select(&stats, 0.0, u64::MAX),
             Pass::Background(c) => select::select(&stats, c.min_dead_ratio, budget),
         };
+        let mut victims = victims;
+        victims.truncate(crate::log::MAX_RETIRING);
         if victims.is_empty() || budget == 0 {
             continue;
         }

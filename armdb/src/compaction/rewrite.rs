@@ -8,8 +8,10 @@
 //! 3. under the shard lock, move each index entry that still points at its old
 //!    place to its copy (compare-and-set: a concurrent write always wins);
 //! 4. fsync every shard, so that whatever made an old entry dead is durable;
-//! 5. retire the old files from the file table and delete them. Readers that
-//!    still hold one keep reading it; later lookups follow the index again.
+//! 5. list the old files in the MANIFEST, retire them from the file table and
+//!    delete them (an open finishes deletions a crash interrupted), then clear
+//!    the list. Readers that still hold an old file keep reading it; later
+//!    lookups follow the index again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,7 +70,10 @@ impl ShardPass<'_> {
         }
         self.relocate(&copied, report);
         self.log.sync()?;
+        // Listed in the MANIFEST, the old files are dead even if a crash stops
+        // the deletions half way (a later file may hold a version one of them shadows).
         let ids: Vec<u32> = victims.iter().map(|f| f.id).collect();
+        self.log.set_retiring(ids.iter().map(|&id| (self.shard.id, id)).collect())?;
         self.shard.retire_files(&ids);
         for f in &victims {
             remove(&f.path)?;
@@ -76,6 +81,7 @@ impl ShardPass<'_> {
             report.bytes_before += f.written();
         }
         crate::log::fsio::sync_dir(&self.shard.dir)?;
+        self.log.set_retiring(Vec::new())?;
         report.files_compacted += victims.len();
         report.files_written += outputs.len();
         report.bytes_after += outputs.iter().map(|f| f.written()).sum::<u64>();

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use crate::compaction::{self, CompactionReport, Pass};
 use crate::limits::{MAX_TREE_NAME_LEN, MAX_TREES};
 use crate::log::{
-    Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, shard_dir_name, write_hint,
+    Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, hint_path, log_file_name,
+    shard_dir_name, write_hint,
 };
 use crate::recovery::{RecoveryReport, recover};
 use crate::sync::lock;
@@ -106,6 +107,7 @@ impl Db {
                 m
             }
         };
+        let manifest = finish_retiring(&dir, manifest)?;
         let catalog = Catalog::load(&dir)?;
         let recovered = recover(&dir, &manifest, &catalog, &config)?;
         let mut manifest = manifest;
@@ -394,9 +396,7 @@ impl DbInner {
             .map(|t| t.id)
             .collect();
         for shard in self.log.shards.iter() {
-            let active = shard.active_id();
-            let files: Vec<_> =
-                shard.files().values().filter(|f| f.id != active && !f.hinted()).cloned().collect();
+            let files: Vec<_> = shard.sealed_files().into_iter().filter(|f| !f.hinted()).collect();
             for f in files {
                 write_hint(&shard.dir, shard.id, &f, |tree| inline.contains(&tree))?;
                 f.set_hinted();
@@ -412,6 +412,33 @@ impl Drop for DbInner {
             w.stop();
         }
     }
+}
+
+/// Deletes the data files a compaction pass had listed as retiring when a crash
+/// stopped it, then clears the list.
+fn finish_retiring(dir: &Path, mut manifest: Manifest) -> Result<Manifest> {
+    if manifest.retiring.is_empty() {
+        return Ok(manifest);
+    }
+    let mut shards: Vec<u16> = manifest.retiring.iter().map(|&(s, _)| s).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    for &(shard, file) in &manifest.retiring {
+        let shard_dir = dir.join(shard_dir_name(shard));
+        for path in [shard_dir.join(log_file_name(file)), hint_path(&shard_dir, file)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(path = %path.display(), "finished deleting a compacted file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("delete compacted file", &path, e)),
+            }
+        }
+    }
+    for shard in shards {
+        crate::log::fsio::sync_dir(&dir.join(shard_dir_name(shard)))?;
+    }
+    manifest.retiring.clear();
+    manifest.store(dir)?;
+    Ok(manifest)
 }
 
 fn random_id() -> Result<u64> {

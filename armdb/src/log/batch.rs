@@ -12,7 +12,7 @@ use super::format::{BatchMarker, FLAG_BATCH, MARKER_KEY_LEN, MARKER_VALUE_LEN, R
 use super::set::LogSet;
 use super::shard::{Writer, check_value_len, next_seq};
 use crate::config::Durability;
-use crate::limits::MAX_BATCH_ENTRIES;
+use crate::limits::{MAX_BATCH_ENTRIES, MAX_FILE_SIZE};
 use crate::{Error, Result};
 
 /// One entry of a batch: its home shard, tree, encoded key and value (`None`: delete).
@@ -64,29 +64,40 @@ impl BatchLocks<'_> {
                 return Err(Error::InvalidArgument(format!("batch entry for unlocked shard {}", e.shard)));
             }
         }
-        let parts: Vec<usize> =
-            self.guards.iter().map(|(i, _)| *i).filter(|i| entries.iter().any(|e| e.shard == *i)).collect();
-        let seq = next_seq(log.next_seq_counter())?;
-        let mut locs = vec![None; entries.len()];
-        let flush_each = !matches!(log.durability(), Durability::Buffered { .. });
-        for (shard_id, w) in &mut self.guards {
+        // Each shard's part (entry indexes) and its bytes, marker included; all
+        // checked before a seq is taken, so a refused batch leaves nothing behind.
+        let mut parts: Vec<(usize, Vec<usize>, u64)> = Vec::new();
+        for (shard_id, _) in &self.guards {
             let part: Vec<usize> = (0..entries.len()).filter(|&n| entries[n].shard == *shard_id).collect();
             if part.is_empty() {
                 continue;
             }
-            let shard = &log.shards[*shard_id];
-            let bytes: usize = part
+            let bytes = part
                 .iter()
-                .map(|&n| entry_len(entries[n].key.len(), entries[n].value.map_or(0, <[u8]>::len)))
-                .sum::<usize>()
-                + entry_len(MARKER_KEY_LEN, MARKER_VALUE_LEN);
-            shard.make_room(w, bytes as u64, &log.health)?;
+                .map(|&n| entry_len(entries[n].key.len(), entries[n].value.map_or(0, <[u8]>::len)) as u64)
+                .sum::<u64>()
+                + entry_len(MARKER_KEY_LEN, MARKER_VALUE_LEN) as u64;
+            if bytes > MAX_FILE_SIZE {
+                return Err(Error::InvalidArgument(format!(
+                    "a batch's part in shard {shard_id} is {bytes} bytes; at most {MAX_FILE_SIZE} fit one file"
+                )));
+            }
+            parts.push((*shard_id, part, bytes));
+        }
+        let seq = next_seq(log.next_seq_counter())?;
+        let mut locs = vec![None; entries.len()];
+        let flush_each = !matches!(log.durability(), Durability::Buffered { .. });
+        let shard_count = parts.len() as u16;
+        for (shard_id, part, bytes) in parts {
+            let Some((_, w)) = self.guards.iter_mut().find(|(i, _)| *i == shard_id) else { continue };
+            let shard = &log.shards[shard_id];
+            shard.make_room(w, bytes, &log.health)?;
             let before = w.buffered_len();
             for &n in &part {
                 let e = &entries[n];
                 locs[n] = Some(shard.encode(w, seq, e.tree, FLAG_BATCH, e.key, e.value));
             }
-            let marker = BatchMarker { entries: part.len() as u32, shards: parts.len() as u16 };
+            let marker = BatchMarker { entries: part.len() as u32, shards: shard_count };
             let marker_loc = shard.encode(
                 w,
                 seq,

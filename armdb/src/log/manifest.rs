@@ -13,8 +13,10 @@ use crate::{Error, Result};
 
 /// Fixed part of the manifest, before the dropped-batch list and the CRC.
 const MANIFEST_FIXED_LEN: usize = 40;
+/// Most files one compaction pass of one shard retires at once.
+pub(crate) const MAX_RETIRING: usize = 1 << 16;
 /// Largest manifest file.
-const MANIFEST_MAX_LEN: usize = MANIFEST_FIXED_LEN + 8 * MAX_DROPPED_BATCHES + 4;
+const MANIFEST_MAX_LEN: usize = MANIFEST_FIXED_LEN + 8 * (MAX_DROPPED_BATCHES + MAX_RETIRING) + 4;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Manifest {
@@ -27,24 +29,35 @@ pub(crate) struct Manifest {
     /// Seqs of batches that recovery found cut short and dropped; their parts
     /// stay dropped even below `durable_seq`. Sorted, no duplicates.
     pub dropped_batches: Vec<u64>,
+    /// Data files (shard, file id) a compaction pass is deleting: once listed
+    /// they are dead, and an open deletes any that a crash left behind.
+    pub retiring: Vec<(u16, u32)>,
 }
 
 impl Manifest {
     pub(crate) fn new(shards: u16, db_id: u64) -> Self {
-        Self { shards, db_id, durable_seq: 0, dropped_batches: Vec::new() }
+        Self { shards, db_id, durable_seq: 0, dropped_batches: Vec::new(), retiring: Vec::new() }
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MANIFEST_FIXED_LEN + 8 * self.dropped_batches.len() + 4);
+        let mut out = Vec::with_capacity(
+            MANIFEST_FIXED_LEN + 8 * (self.dropped_batches.len() + self.retiring.len()) + 4,
+        );
         out.extend_from_slice(&MANIFEST_MAGIC);
         out.put_u16(FORMAT_VERSION);
         out.put_u16(self.shards);
         out.put_u32(self.dropped_batches.len() as u32);
         out.put_u64(self.db_id);
         out.put_u64(self.durable_seq);
-        out.put_u64(0);
+        out.put_u32(self.retiring.len() as u32);
+        out.put_u32(0);
         for &seq in &self.dropped_batches {
             out.put_u64(seq);
+        }
+        for &(shard, file) in &self.retiring {
+            out.put_u16(shard);
+            out.put_u16(0);
+            out.put_u32(file);
         }
         let crc = crc32fast::hash(&out);
         out.put_u32(crc);
@@ -94,17 +107,32 @@ impl Manifest {
         let dropped = r.u32().map_err(short)? as usize;
         let db_id = r.u64().map_err(short)?;
         let durable_seq = r.u64().map_err(short)?;
-        if r.u64().map_err(short)? != 0 {
+        let retiring = r.u32().map_err(short)? as usize;
+        if r.u32().map_err(short)? != 0 {
             return Err(bad("reserved manifest bytes are not zero".into()));
         }
-        if dropped > MAX_DROPPED_BATCHES || body.len() != MANIFEST_FIXED_LEN + 8 * dropped {
-            return Err(bad(format!("manifest lists {dropped} dropped batches in {} bytes", body.len())));
+        if dropped > MAX_DROPPED_BATCHES
+            || retiring > MAX_RETIRING
+            || body.len() != MANIFEST_FIXED_LEN + 8 * (dropped + retiring)
+        {
+            return Err(bad(format!(
+                "manifest lists {dropped} dropped batches and {retiring} retiring files in {} bytes",
+                body.len()
+            )));
         }
         let dropped_batches = (0..dropped).map(|_| r.u64().map_err(short)).collect::<Result<Vec<u64>>>()?;
+        let mut retiring_files = Vec::with_capacity(retiring);
+        for _ in 0..retiring {
+            let shard = r.u16().map_err(short)?;
+            if r.u16().map_err(short)? != 0 || shard >= shards {
+                return Err(bad(format!("retiring file names shard {shard} of {shards}")));
+            }
+            retiring_files.push((shard, r.u32().map_err(short)?));
+        }
         if !dropped_batches.is_sorted_by(|a, b| a < b) {
             return Err(bad("dropped batches are not sorted".into()));
         }
-        Ok(Self { shards, db_id, durable_seq, dropped_batches })
+        Ok(Self { shards, db_id, durable_seq, dropped_batches, retiring: retiring_files })
     }
 
     /// Loads the manifest of `dir`, or `None` for a directory without one.
@@ -117,6 +145,13 @@ impl Manifest {
     }
 
     pub(crate) fn store(&self, dir: &Path) -> Result<()> {
+        if self.dropped_batches.len() > MAX_DROPPED_BATCHES || self.retiring.len() > MAX_RETIRING {
+            return Err(crate::Error::InvalidArgument(format!(
+                "the manifest cannot list {} dropped batches and {} retiring files",
+                self.dropped_batches.len(),
+                self.retiring.len()
+            )));
+        }
         fsio::write_atomic(dir, MANIFEST_FILE, &self.encode())
     }
 }
@@ -127,7 +162,13 @@ mod tests {
 
     #[test]
     fn manifest_round_trips_and_rejects_damage() {
-        let m = Manifest { shards: 4, db_id: 99, durable_seq: 7, dropped_batches: vec![3, 5] };
+        let m = Manifest {
+            shards: 4,
+            db_id: 99,
+            durable_seq: 7,
+            dropped_batches: vec![3, 5],
+            retiring: vec![(2, 9)],
+        };
         let bytes = m.encode();
         assert_eq!(Manifest::decode(Path::new("M"), &bytes).expect("valid"), m);
         for i in 0..bytes.len() {

@@ -26,7 +26,7 @@ pub(crate) use format::{
 };
 pub(crate) use hint::{hint_path, load_hint, write_hint};
 pub(crate) use lock::DirLock;
-pub(crate) use manifest::Manifest;
+pub(crate) use manifest::{MAX_RETIRING, Manifest};
 pub(crate) use scan::{Scanner, Step};
 pub(crate) use set::LogSet;
 pub(crate) use shard::{Appender, FileTable, Shard, ShardState};

@@ -210,6 +210,17 @@ impl LogSet {
         Ok(())
     }
 
+    /// Records in the MANIFEST the data files about to be deleted (empty:
+    /// the deletion finished). Once listed they are dead for good.
+    pub(crate) fn set_retiring(&self, files: Vec<(u16, u32)>) -> Result<()> {
+        let mut m = lock(&self.manifest);
+        let mut next = m.clone();
+        next.retiring = files;
+        next.store(&self.dir).inspect_err(|e| self.health.poison(e))?;
+        *m = next;
+        Ok(())
+    }
+
     pub(crate) fn sync(&self) -> Result<()> {
         self.health.check()?;
         for s in self.shards.iter() {
@@ -221,9 +232,25 @@ impl LogSet {
     /// Flushes and fsyncs everything, stops background work and releases the
     /// directory lock. Later writes through surviving handles fail with `Error::Closed`.
     pub(crate) fn close(&self) -> Result<()> {
+        // No compaction or hint writing outlives the directory lock.
+        let _maintenance = lock(&self.maintenance);
         self.stop_flusher();
-        let synced = self.sync();
-        self.health.close();
+        let was_healthy = self.health.check();
+        {
+            // With every shard locked no write is half way: mark the database
+            // closed, so every later write fails, and flush what was acknowledged.
+            let mut all = self.lock_all();
+            self.health.close();
+            if was_healthy.is_ok() {
+                for w in &mut all {
+                    w.flush().inspect_err(|e| self.health.poison(e))?;
+                }
+            }
+        }
+        let synced = match was_healthy {
+            Ok(()) => self.shards.iter().try_for_each(|s| s.sync_for_close(&self.health)),
+            Err(e) => Err(e),
+        };
         lock(&self.dir_lock).take();
         synced
     }

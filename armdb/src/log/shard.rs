@@ -38,7 +38,7 @@ impl Writer {
         self.buf_start + self.buf.len() as u64
     }
 
-    fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -119,11 +119,6 @@ impl Shard {
         self.files.load()
     }
 
-    /// The id of the active file.
-    pub(crate) fn active_id(&self) -> u32 {
-        self.lock().active.id
-    }
-
     /// Reserves a file id for a compaction output.
     pub(crate) fn allocate_file_id(&self) -> Result<u32> {
         let mut w = self.lock();
@@ -175,8 +170,13 @@ impl Shard {
             return health.check();
         }
         health.check()?;
-        // Sealed files were fsynced when they were sealed: only the active one can
-        // hold unsynced data.
+        self.sync_now(health)
+    }
+
+    /// Flushes and fsyncs the active file (and the directory if a file was
+    /// created), whatever the health; the caller holds `sync_lock` or has
+    /// stopped every writer. Sealed files were fsynced when they were sealed.
+    fn sync_now(&self, health: &Health) -> Result<()> {
         let (active, dir_dirty, upto) = {
             let mut w = self.lock();
             w.flush().inspect_err(|e| health.poison(e))?;
@@ -189,6 +189,20 @@ impl Shard {
         }
         self.synced_seq.fetch_max(upto, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The last step of `close`: syncs under `sync_lock` without a health check
+    /// (the database is already marked closed).
+    pub(crate) fn sync_for_close(&self, health: &Health) -> Result<()> {
+        let _leader = lock(&self.sync_lock);
+        self.sync_now(health)
+    }
+
+    /// The sealed files, read together with the active id under the shard
+    /// lock (rotation changes both under it), so the active file is never among them.
+    pub(crate) fn sealed_files(&self) -> Vec<Arc<DataFile>> {
+        let w = self.lock();
+        self.files.load().values().filter(|f| f.id != w.active.id).cloned().collect()
     }
 
     /// Reads a whole entry, from the file or, if it is still buffered, from the buffer.

@@ -51,6 +51,8 @@ pub(crate) trait BatchOp: Send {
 pub struct Batch {
     log: Arc<LogSet>,
     ops: Vec<Box<dyn BatchOp>>,
+    /// An operation named a tree of another database.
+    foreign: bool,
 }
 
 impl std::fmt::Debug for Batch {
@@ -136,31 +138,33 @@ fn const_slot<const V: usize>(loc: Loc, bytes: &[u8]) -> ConstSlot<V> {
 
 impl Batch {
     pub(crate) fn new(log: Arc<LogSet>) -> Self {
-        Self { log, ops: Vec::new() }
+        Self { log, ops: Vec::new(), foreign: false }
     }
 
-    pub(crate) fn push(&mut self, op: Box<dyn BatchOp>) {
+    /// Queues `op` on a tree whose log set is `owner`.
+    pub(crate) fn push(&mut self, owner: &Arc<LogSet>, op: Box<dyn BatchOp>) {
+        self.foreign |= !Arc::ptr_eq(owner, &self.log);
         self.ops.push(op);
     }
 
     /// Sets `key` of a const tree to `value`.
     pub fn put_const<K: Key, const V: usize>(&mut self, tree: &ConstTree<K, V>, key: &K, value: &[u8; V]) {
-        self.push(put_op(&tree.core, key, value, const_slot::<V>));
+        self.push(&tree.core.log, put_op(&tree.core, key, value, const_slot::<V>));
     }
 
     /// Removes `key` from a const tree.
     pub fn delete_const<K: Key, const V: usize>(&mut self, tree: &ConstTree<K, V>, key: &K) {
-        self.push(delete_op(&tree.core, key));
+        self.push(&tree.core.log, delete_op(&tree.core, key));
     }
 
     /// Sets `key` of a var tree to `value`.
     pub fn put_var<K: Key>(&mut self, tree: &VarTree<K>, key: &K, value: &[u8]) {
-        self.push(put_op(&tree.core, key, value, |loc, _| loc));
+        self.push(&tree.core.log, put_op(&tree.core, key, value, |loc, _| loc));
     }
 
     /// Removes `key` from a var tree.
     pub fn delete_var<K: Key>(&mut self, tree: &VarTree<K>, key: &K) {
-        self.push(delete_op(&tree.core, key));
+        self.push(&tree.core.log, delete_op(&tree.core, key));
     }
 
     /// Number of operations queued.
@@ -183,7 +187,12 @@ impl Batch {
     /// `Error::InvalidArgument` for an oversized batch or value; the refusal of
     /// an operation; I/O errors (which poison the database); `Error::Poisoned`; `Error::Closed`.
     pub fn commit(self) -> Result<()> {
-        let Batch { log, ops } = self;
+        let Batch { log, ops, foreign } = self;
+        if foreign {
+            return Err(crate::Error::InvalidArgument(
+                "a batch names a tree of another database; nothing was written".into(),
+            ));
+        }
         // The last operation on a key wins.
         let mut last: HashMap<(u32, &[u8]), usize> = HashMap::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {

@@ -92,23 +92,30 @@ impl Batch {
         let core = Arc::clone(&tree.core);
         let key = record.key();
         let prepared = core.prepare(record).map_err(Some);
-        self.push(Box::new(TypedPut {
-            key_bytes: KeyBytes::of(&key).as_slice().to_vec(),
-            core,
-            key,
-            prepared,
-            old: None,
-            claims: None,
-        }));
+        let owner = Arc::clone(&core.core.log);
+        self.push(
+            &owner,
+            Box::new(TypedPut {
+                key_bytes: KeyBytes::of(&key).as_slice().to_vec(),
+                core,
+                key,
+                prepared,
+                old: None,
+                claims: None,
+            }),
+        );
     }
 
     /// Deletes `key` from a typed tree.
     pub fn delete<R: Record>(&mut self, tree: &TypedTree<R>, key: &R::Key) {
-        self.push(Box::new(TypedDelete {
-            core: Arc::clone(&tree.core),
-            key: *key,
-            key_bytes: KeyBytes::of(key).as_slice().to_vec(),
-            old: None,
-        }));
+        self.push(
+            &tree.core.core.log,
+            Box::new(TypedDelete {
+                core: Arc::clone(&tree.core),
+                key: *key,
+                key_bytes: KeyBytes::of(key).as_slice().to_vec(),
+                old: None,
+            }),
+        );
     }
 }
