@@ -67,7 +67,8 @@ impl CompactionReport {
 /// Which files a pass rewrites.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Pass<'a> {
-    /// Every sealed file that holds any dead byte (`Db::compact`).
+    /// Seal every active file, then rewrite every sealed file that holds any
+    /// dead byte (`Db::compact`).
     Full,
     /// Files over the configured dead ratio, within the byte budget.
     Background(&'a CompactionConfig),
@@ -92,6 +93,10 @@ pub(crate) fn run(
     };
     let mut plan = Vec::new();
     for shard in log.shards.iter() {
+        if matches!(pass, Pass::Full) {
+            // Everything written so far becomes eligible, not only sealed files.
+            shard.seal_active(&log.health)?;
+        }
         let stats: Vec<select::FileStat> = shard
             .sealed_files()
             .iter()

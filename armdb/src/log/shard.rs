@@ -119,6 +119,16 @@ impl Shard {
         self.files.load()
     }
 
+    /// Seals the active file if it holds any entry, so that compaction may
+    /// rewrite it (`Db::compact`).
+    pub(crate) fn seal_active(&self, health: &Health) -> Result<()> {
+        let mut w = self.lock();
+        if w.end() > FILE_HEADER_LEN as u64 {
+            self.rotate(&mut w).inspect_err(|e| health.poison(e))?;
+        }
+        Ok(())
+    }
+
     /// Reserves a file id for a compaction output.
     pub(crate) fn allocate_file_id(&self) -> Result<u32> {
         let mut w = self.lock();
