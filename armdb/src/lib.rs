@@ -33,7 +33,7 @@
 //!     name: String,
 //! }
 //!
-//! # let dir = tempfile::tempdir().unwrap();
+//! # let dir = tempfile::tempdir().expect("temporary directory");
 //! let config = Config { durability: Durability::Flush, ..Config::default() };
 //! let db = Db::open(dir.path(), config.clone())?;
 //! let users = db.tree::<User>()?;
@@ -64,7 +64,7 @@
 //! Byte-level trees, for fixed-size values and for values kept on disk:
 //! ```
 //! use armdb::{Config, Db, Durability};
-//! # let dir = tempfile::tempdir().unwrap();
+//! # let dir = tempfile::tempdir().expect("temporary directory");
 //! let config = Config { durability: Durability::Flush, ..Config::default() };
 //! let db = Db::open(dir.path(), config.clone())?;
 //!

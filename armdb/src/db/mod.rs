@@ -25,7 +25,7 @@ use crate::{Config, Error, Key, Result, Stats};
 ///
 /// # Examples
 /// ```
-/// # let dir = tempfile::tempdir().unwrap();
+/// # let dir = tempfile::tempdir().expect("temporary directory");
 /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
 /// let t = db.const_tree::<u32, 4>("t")?;
 /// t.put(&1, b"abcd")?;
@@ -193,7 +193,7 @@ impl Db {
     /// #[derive(armdb::Tree, serde::Serialize, serde::Deserialize)]
     /// struct Note { #[key] id: u32, text: String }
     ///
-    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let dir = tempfile::tempdir().expect("temporary directory");
     /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
     /// let notes = db.tree::<Note>()?;
     /// notes.put(&Note { id: 1, text: "hello".into() })?;

@@ -35,7 +35,7 @@ pub(crate) trait BatchOp: Send {
 ///
 /// # Examples
 /// ```
-/// # let dir = tempfile::tempdir().unwrap();
+/// # let dir = tempfile::tempdir().expect("temporary directory");
 /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
 /// let balances = db.const_tree::<u32, 8>("balances")?;
 /// let log = db.var_tree::<u64>("log")?;

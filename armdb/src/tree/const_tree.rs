@@ -29,7 +29,7 @@ impl<const V: usize> Slot for ConstSlot<V> {
 ///
 /// # Examples
 /// ```
-/// # let dir = tempfile::tempdir().unwrap();
+/// # let dir = tempfile::tempdir().expect("temporary directory");
 /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
 /// let counters = db.const_tree::<u64, 8>("counters")?;
 /// counters.put(&7, &42u64.to_le_bytes())?;

@@ -17,7 +17,7 @@ use crate::{Key, Result};
 ///
 /// # Examples
 /// ```
-/// # let dir = tempfile::tempdir().unwrap();
+/// # let dir = tempfile::tempdir().expect("temporary directory");
 /// let db = armdb::Db::open(dir.path(), armdb::Config::default())?;
 /// let blobs = db.var_tree::<[u8; 4]>("blobs")?;
 /// blobs.put(b"key1", b"a value of any length")?;

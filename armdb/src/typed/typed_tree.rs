@@ -32,7 +32,7 @@ use crate::{Error, Result};
 ///     balance: i64,
 /// }
 ///
-/// # let dir = tempfile::tempdir().unwrap();
+/// # let dir = tempfile::tempdir().expect("temporary directory");
 /// let db = Db::open(dir.path(), Config::default())?;
 /// let accounts = db.tree::<Account>()?;
 /// accounts.put(&Account { id: 1, email: "a@x.io".into(), region: 3, balance: 10 })?;
