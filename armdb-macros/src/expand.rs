@@ -61,18 +61,29 @@ fn key_len(ty: &Type) -> TokenStream {
 }
 
 /// The offset expressions `0`, `LEN(a)`, `LEN(a) + LEN(b)`, ... of each field, and the total.
-fn offsets(fields: &[&Field<'_>]) -> (Vec<TokenStream>, TokenStream) {
+/// Where each key field sits in the encoded key: byte start and end (as
+/// constant expressions) and the total length.
+struct Offsets {
+    starts: Vec<TokenStream>,
+    ends: Vec<TokenStream>,
+    total: TokenStream,
+}
+
+fn offsets(fields: &[&Field<'_>]) -> Offsets {
     let mut starts = Vec::with_capacity(fields.len());
+    let mut ends = Vec::with_capacity(fields.len());
     let mut acc: Option<TokenStream> = None;
     for f in fields {
-        starts.push(acc.clone().unwrap_or_else(|| quote!(0usize)));
+        let start = acc.clone().unwrap_or_else(|| quote!(0usize));
         let len = key_len(f.ty);
+        ends.push(quote!(#start + #len));
+        starts.push(start);
         acc = Some(match acc {
             None => len,
             Some(a) => quote!(#a + #len),
         });
     }
-    (starts, acc.unwrap_or_else(|| quote!(0usize)))
+    Offsets { starts, ends, total: acc.unwrap_or_else(|| quote!(0usize)) }
 }
 
 fn expand(input: &Input<'_>) -> TokenStream {
@@ -136,17 +147,9 @@ fn key_struct(input: &Input<'_>, key_ident: &Ident, keys: &[&Field<'_>]) -> Toke
 }
 
 fn key_impls(input: &Input<'_>, key_ident: &Ident, keys: &[&Field<'_>]) -> TokenStream {
-    let (starts, total) = offsets(keys);
+    let Offsets { starts, ends, total } = offsets(keys);
     let names: Vec<&Ident> = keys.iter().map(|f| f.ident).collect();
     let types: Vec<&Type> = keys.iter().map(|f| f.ty).collect();
-    let ends: Vec<TokenStream> = starts
-        .iter()
-        .zip(&types)
-        .map(|(s, ty)| {
-            let len = key_len(ty);
-            quote!(#s + #len)
-        })
-        .collect();
     let prefixes = prefix_fns(input, key_ident, keys);
     quote! {
         #[automatically_derived]
@@ -180,17 +183,9 @@ fn prefix_fns(input: &Input<'_>, key_ident: &Ident, keys: &[&Field<'_>]) -> Toke
     let vis = input.vis;
     let fns = (1..keys.len()).map(|n| {
         let lead = &keys[..n];
-        let (starts, total) = offsets(lead);
+        let Offsets { starts, ends, total } = offsets(lead);
         let names: Vec<&Ident> = lead.iter().map(|f| f.ident).collect();
         let types: Vec<&Type> = lead.iter().map(|f| f.ty).collect();
-        let ends: Vec<TokenStream> = starts
-            .iter()
-            .zip(&types)
-            .map(|(s, ty)| {
-                let len = key_len(ty);
-                quote!(#s + #len)
-            })
-            .collect();
         let words: Vec<String> = names.iter().map(|i| i.unraw().to_string()).collect();
         let fn_name = format_ident!("prefix_{}", words.join("_"));
         let doc = format!(
