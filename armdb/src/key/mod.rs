@@ -31,21 +31,22 @@ pub trait Key: Copy + Ord + std::hash::Hash + Send + Sync + std::fmt::Debug + 's
     fn decode(bytes: &[u8]) -> Self;
 }
 
-/// A key encoded on the stack.
+/// A key encoded on the stack (on the heap only past 64 bytes). Every read and
+/// write encodes its key once, so this stays small: no zeroing of the largest
+/// possible key on the hot path.
 pub(crate) struct KeyBytes {
-    buf: [u8; crate::limits::MAX_KEY_LEN],
-    len: usize,
+    buf: smallvec::SmallVec<[u8; 64]>,
 }
 
 impl KeyBytes {
     pub(crate) fn of<K: Key>(key: &K) -> Self {
         const { assert!(K::LEN <= crate::limits::MAX_KEY_LEN, "Key::LEN exceeds MAX_KEY_LEN") };
-        let mut buf = [0u8; crate::limits::MAX_KEY_LEN];
-        key.encode(&mut buf[..K::LEN]);
-        Self { buf, len: K::LEN }
+        let mut buf = smallvec::SmallVec::from_elem(0u8, K::LEN);
+        key.encode(&mut buf);
+        Self { buf }
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.buf
     }
 }
