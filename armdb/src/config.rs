@@ -65,6 +65,10 @@ pub struct Config {
     pub corruption: CorruptionPolicy,
     /// When the background compactor runs and how much it rewrites.
     pub compaction: crate::CompactionConfig,
+    /// The file system the database lives on: the operating system's
+    /// ([`StdFs`](crate::fs::StdFs)) unless a test supplies a simulated one
+    /// (`armdb::fs::SimFs`, feature `sim`).
+    pub fs: crate::fs::Fs,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             keydir: true,
             corruption: CorruptionPolicy::default(),
             compaction: crate::CompactionConfig::default(),
+            fs: std::sync::Arc::new(crate::fs::StdFs),
         }
     }
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in armdb.
+///
+/// A full disk is an `Io` error for which [`Error::is_no_space`] holds: it does
+/// not poison the database, and writes resume once space returns.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -118,6 +121,12 @@ impl std::fmt::Display for CorruptionKind {
 }
 
 impl Error {
+    /// Whether the disk (or a quota) ran out of space. Nothing of the failed call
+    /// was acknowledged; the database stays open and later writes retry.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if crate::fs::is_no_space(source))
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { op, path: path.into(), source }
     }

@@ -97,6 +97,7 @@ mod compaction;
 mod config;
 mod db;
 mod error;
+pub mod fs;
 mod key;
 pub mod limits;
 mod log;

@@ -81,7 +81,7 @@ impl<'a> Outputs<'a> {
         let id = self.shard.allocate_file_id()?;
         let header =
             FileHeader { shard: self.shard.id, kind: FileKind::Compacted, file_id: id, db_id: self.db_id };
-        let file = DataFile::create_temp(&self.shard.dir, header)?;
+        let file = DataFile::create_temp(&*self.shard.fs, &self.shard.dir, header)?;
         self.current =
             Some(Current { file, buf: Vec::with_capacity(OUTPUT_BUFFER), start: FILE_HEADER_LEN as u64 });
         Ok(())
@@ -96,10 +96,10 @@ impl<'a> Outputs<'a> {
         let mut published = Vec::with_capacity(self.full.len());
         for f in &self.full {
             f.sync()?;
-            published.push(f.publish(&self.shard.dir)?);
+            published.push(f.publish(&*self.shard.fs, &self.shard.dir)?);
         }
         if !published.is_empty() {
-            fsio::sync_dir(&self.shard.dir)?;
+            fsio::sync_dir(&*self.shard.fs, &self.shard.dir)?;
         }
         Ok(published)
     }
@@ -110,7 +110,7 @@ impl<'a> Outputs<'a> {
             self.full.push(c.file);
         }
         for f in &self.full {
-            if let Err(e) = std::fs::remove_file(&f.path) {
+            if let Err(e) = self.shard.fs.remove_file(&f.path) {
                 tracing::warn!(path = %f.path.display(), error = %e, "cannot remove an abandoned compaction output");
             }
         }

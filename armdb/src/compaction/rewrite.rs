@@ -13,13 +13,12 @@
 //!    the list. Readers that still hold an old file keep reading it; later
 //!    lookups follow the index again.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::CompactionReport;
 use super::output::Outputs;
 use crate::log::{
-    DataFile, FILE_HEADER_LEN, FileKind, Loc, LogSet, RESERVED_TREE_ID, Scanner, Shard, Step, hint_path,
+    DataFile, FILE_HEADER_LEN, FileKind, Loc, LogSet, RESERVED_TREE_ID, Scanner, Shard, Step, fsio, hint_path,
 };
 use crate::tree::registry::Registry;
 use crate::{Error, Result};
@@ -76,11 +75,12 @@ impl ShardPass<'_> {
         self.log.set_retiring(ids.iter().map(|&id| (self.shard.id, id)).collect())?;
         self.shard.retire_files(&ids);
         for f in &victims {
-            remove(&f.path)?;
-            remove(&hint_path(&self.shard.dir, f.id))?;
+            let fs = &*self.shard.fs;
+            fsio::remove_if_exists(fs, &f.path, "delete compacted file")?;
+            fsio::remove_if_exists(fs, &hint_path(&self.shard.dir, f.id), "delete compacted file")?;
             report.bytes_before += f.written();
         }
-        crate::log::fsio::sync_dir(&self.shard.dir)?;
+        fsio::sync_dir(&*self.shard.fs, &self.shard.dir)?;
         self.log.set_retiring(Vec::new())?;
         report.files_compacted += victims.len();
         report.files_written += outputs.len();
@@ -165,13 +165,5 @@ impl ShardPass<'_> {
                 }
             }
         }
-    }
-}
-
-fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("delete compacted file", path, e)),
     }
 }

@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use crate::compaction::{self, CompactionReport, Pass};
+use crate::fs::FileSystem;
 use crate::limits::{MAX_TREE_NAME_LEN, MAX_TREES};
 use crate::log::{
-    Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, hint_path, log_file_name,
+    Catalog, DirLock, LogSet, Manifest, Shard, TreeDef, TreeKind, TreeShape, fsio, hint_path, log_file_name,
     shard_dir_name, write_hint,
 };
 use crate::recovery::{RecoveryReport, recover};
@@ -88,9 +89,14 @@ impl Db {
         let dir = path.as_ref().to_path_buf();
         let span = tracing::info_span!("open", dir = %dir.display());
         let _enter = span.enter();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create database directory", &dir, e))?;
-        let dir_lock = DirLock::acquire(&dir)?;
-        let manifest = match Manifest::load(&dir)? {
+        let fs = &*config.fs;
+        let created = fs.create_dir_all(&dir).map_err(|e| Error::io("create database directory", &dir, e))?;
+        if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // The new directory's own name must survive a power cut too.
+            fsio::sync_dir(fs, parent)?;
+        }
+        let dir_lock = DirLock::acquire(fs, &dir)?;
+        let manifest = match Manifest::load(fs, &dir)? {
             Some(m) => {
                 if usize::from(m.shards) != config.shards {
                     tracing::warn!(
@@ -103,17 +109,17 @@ impl Db {
             }
             None => {
                 let m = Manifest::new(config.shards as u16, random_id()?);
-                m.store(&dir)?;
+                m.store(fs, &dir)?;
                 m
             }
         };
-        let manifest = finish_retiring(&dir, manifest)?;
-        let catalog = Catalog::load(&dir)?;
+        let manifest = finish_retiring(fs, &dir, manifest)?;
+        let catalog = Catalog::load(fs, &dir)?;
         let recovered = recover(&dir, &manifest, &catalog, &config)?;
         let mut manifest = manifest;
         if recovered.dropped_batches != manifest.dropped_batches {
             manifest.dropped_batches.clone_from(&recovered.dropped_batches);
-            manifest.store(&dir)?;
+            manifest.store(fs, &dir)?;
         }
         let shards = recovered
             .shards
@@ -273,7 +279,7 @@ impl Db {
                 let def = TreeDef { id: catalog.next_id(), name: name.to_owned(), shape };
                 let mut next = catalog.clone();
                 next.trees.push(def.clone());
-                next.store(&inner.dir)?;
+                next.store(&*inner.config.fs, &inner.dir)?;
                 *catalog = next;
                 tracing::info!(tree = name, id = def.id, "created tree");
                 def
@@ -398,7 +404,7 @@ impl DbInner {
         for shard in self.log.shards.iter() {
             let files: Vec<_> = shard.sealed_files().into_iter().filter(|f| !f.hinted()).collect();
             for f in files {
-                write_hint(&shard.dir, shard.id, &f, |tree| inline.contains(&tree))?;
+                write_hint(&*shard.fs, &shard.dir, shard.id, &f, |tree| inline.contains(&tree))?;
                 f.set_hinted();
             }
         }
@@ -416,7 +422,7 @@ impl Drop for DbInner {
 
 /// Deletes the data files a compaction pass had listed as retiring when a crash
 /// stopped it, then clears the list.
-fn finish_retiring(dir: &Path, mut manifest: Manifest) -> Result<Manifest> {
+fn finish_retiring(fs: &dyn FileSystem, dir: &Path, mut manifest: Manifest) -> Result<Manifest> {
     if manifest.retiring.is_empty() {
         return Ok(manifest);
     }
@@ -426,18 +432,16 @@ fn finish_retiring(dir: &Path, mut manifest: Manifest) -> Result<Manifest> {
     for &(shard, file) in &manifest.retiring {
         let shard_dir = dir.join(shard_dir_name(shard));
         for path in [shard_dir.join(log_file_name(file)), hint_path(&shard_dir, file)] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => tracing::info!(path = %path.display(), "finished deleting a compacted file"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("delete compacted file", &path, e)),
+            if fsio::remove_if_exists(fs, &path, "delete compacted file")? {
+                tracing::info!(path = %path.display(), "finished deleting a compacted file");
             }
         }
     }
     for shard in shards {
-        crate::log::fsio::sync_dir(&dir.join(shard_dir_name(shard)))?;
+        fsio::sync_dir(fs, &dir.join(shard_dir_name(shard)))?;
     }
     manifest.retiring.clear();
-    manifest.store(dir)?;
+    manifest.store(fs, dir)?;
     Ok(manifest)
 }
 

@@ -88,10 +88,18 @@ impl BatchLocks<'_> {
         let mut locs = vec![None; entries.len()];
         let flush_each = !matches!(log.durability(), Durability::Buffered { .. });
         let shard_count = parts.len() as u16;
-        for (shard_id, part, bytes) in parts {
+        for (n_part, (shard_id, part, bytes)) in parts.into_iter().enumerate() {
             let Some((_, w)) = self.guards.iter_mut().find(|(i, _)| *i == shard_id) else { continue };
             let shard = &log.shards[shard_id];
-            shard.make_room(w, bytes, &log.health)?;
+            // A failure after a first part went out leaves a partial batch in the
+            // log: recovery drops it, but no later write may follow it.
+            let fail = |e: Error| {
+                if n_part > 0 {
+                    log.health.poison(&e);
+                }
+                e
+            };
+            shard.make_room(w, bytes, &log.health).map_err(fail)?;
             let before = w.buffered_len();
             for &n in &part {
                 let e = &entries[n];
@@ -108,7 +116,7 @@ impl BatchLocks<'_> {
             );
             // Only recovery reads a marker: for compaction it is garbage at once.
             w.active.add_dead(u64::from(marker_loc.len));
-            shard.flush_after(w, flush_each, before, &log.health)?;
+            shard.flush_after(w, flush_each, before, &log.health).map_err(fail)?;
         }
         self.appended = Some((seq, entries.len()));
         locs.into_iter()

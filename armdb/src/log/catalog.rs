@@ -6,6 +6,7 @@ use super::codec::{Put, Reader};
 use super::format::{CATALOG_FILE, CATALOG_MAGIC, FORMAT_VERSION, RESERVED_TREE_ID};
 use super::fsio;
 use crate::error::CorruptionKind;
+use crate::fs::FileSystem;
 use crate::limits::{MAX_CATALOG_LEN, MAX_KEY_LEN, MAX_TREE_NAME_LEN, MAX_TREES, MAX_VALUE_LEN};
 use crate::{Error, Result};
 
@@ -161,16 +162,16 @@ impl Catalog {
         Ok(Self { trees })
     }
 
-    pub(crate) fn load(dir: &Path) -> Result<Self> {
+    pub(crate) fn load(fs: &dyn FileSystem, dir: &Path) -> Result<Self> {
         let path = dir.join(CATALOG_FILE);
-        match fsio::read_small(&path, MAX_CATALOG_LEN)? {
+        match fsio::read_small(fs, &path, MAX_CATALOG_LEN)? {
             Some(bytes) => Self::decode(&path, &bytes),
             None => Ok(Self::default()),
         }
     }
 
-    pub(crate) fn store(&self, dir: &Path) -> Result<()> {
-        fsio::write_atomic(dir, CATALOG_FILE, &self.encode())
+    pub(crate) fn store(&self, fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+        fsio::write_atomic(fs, dir, CATALOG_FILE, &self.encode())
     }
 }
 

@@ -1,12 +1,11 @@
-//! One data file: positional reads and writes through `std::os::unix::fs::FileExt`.
+//! One data file: positional reads and writes through the file-system seam.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, TMP_SUFFIX, log_file_name};
+use crate::fs::{FileSystem, FsFile, OpenMode};
 use crate::{Error, Result};
 
 /// Where an entry lives: enough to read it back and to tell it apart from every
@@ -32,7 +31,7 @@ pub(crate) struct DataFile {
     pub id: u32,
     pub path: PathBuf,
     pub kind: FileKind,
-    file: File,
+    file: Arc<dyn FsFile>,
     /// Bytes handed to the OS; everything below this offset can be `pread`.
     written: AtomicU64,
     /// Bytes of entries no index points at any more (overwritten, deleted, tombstones).
@@ -45,34 +44,35 @@ pub(crate) struct DataFile {
 
 impl DataFile {
     /// Creates a new file (never an existing one: ids are not reused) and writes its header.
-    pub(crate) fn create(dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
-        Self::create_at(dir.join(log_file_name(header.file_id)), header)
+    pub(crate) fn create(fs: &dyn FileSystem, dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
+        Self::create_at(fs, dir.join(log_file_name(header.file_id)), header)
     }
 
     /// Creates a file under a temporary name, for compaction output: recovery
     /// deletes temporary files, and `publish` gives it its real name once whole.
-    pub(crate) fn create_temp(dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
-        Self::create_at(dir.join(format!("{}{TMP_SUFFIX}", log_file_name(header.file_id))), header)
+    pub(crate) fn create_temp(fs: &dyn FileSystem, dir: &Path, header: FileHeader) -> Result<Arc<Self>> {
+        Self::create_at(fs, dir.join(format!("{}{TMP_SUFFIX}", log_file_name(header.file_id))), header)
     }
 
-    fn create_at(path: PathBuf, header: FileHeader) -> Result<Arc<Self>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io("create data file", &path, e))?;
-        file.write_all_at(&header.encode(), 0).map_err(|e| Error::io("write data file header", &path, e))?;
+    fn create_at(fs: &dyn FileSystem, path: PathBuf, header: FileHeader) -> Result<Arc<Self>> {
+        let file =
+            fs.open(&path, OpenMode::CreateNew).map_err(|e| Error::io("create data file", &path, e))?;
+        if let Err(e) = file.write_all_at(&header.encode(), 0) {
+            // Leave no file with a partial header behind: the next try reuses the id.
+            if let Err(rm) = fs.remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %rm, "cannot remove a data file whose header failed");
+            }
+            return Err(Error::io("write data file header", &path, e));
+        }
         Ok(Self::new(header.file_id, path, header.kind, file, FILE_HEADER_LEN as u64))
     }
 
     /// Renames a file made by `create_temp` to its real name (the caller fsyncs
     /// the directory afterwards). The open handle stays valid.
-    pub(crate) fn publish(&self, dir: &Path) -> Result<Arc<Self>> {
+    pub(crate) fn publish(&self, fs: &dyn FileSystem, dir: &Path) -> Result<Arc<Self>> {
         let target = dir.join(log_file_name(self.id));
-        std::fs::rename(&self.path, &target)
-            .map_err(|e| Error::io("rename compaction output to", &target, e))?;
-        let file = self.file.try_clone().map_err(|e| Error::io("reopen", &target, e))?;
+        fs.rename(&self.path, &target).map_err(|e| Error::io("rename compaction output to", &target, e))?;
+        let file = Arc::clone(&self.file);
         let out = Self::new(self.id, target, self.kind, file, self.written());
         out.note_seq(self.min_seq());
         out.add_dead(self.dead());
@@ -80,11 +80,17 @@ impl DataFile {
     }
 
     /// Wraps a file recovery has validated up to `len` bytes.
-    pub(crate) fn from_recovered(id: u32, path: PathBuf, kind: FileKind, file: File, len: u64) -> Arc<Self> {
+    pub(crate) fn from_recovered(
+        id: u32,
+        path: PathBuf,
+        kind: FileKind,
+        file: Arc<dyn FsFile>,
+        len: u64,
+    ) -> Arc<Self> {
         Self::new(id, path, kind, file, len)
     }
 
-    fn new(id: u32, path: PathBuf, kind: FileKind, file: File, len: u64) -> Arc<Self> {
+    fn new(id: u32, path: PathBuf, kind: FileKind, file: Arc<dyn FsFile>, len: u64) -> Arc<Self> {
         Arc::new(Self {
             id,
             path,
@@ -98,8 +104,8 @@ impl DataFile {
     }
 
     /// The open file, for scans.
-    pub(crate) fn handle(&self) -> &File {
-        &self.file
+    pub(crate) fn handle(&self) -> &dyn FsFile {
+        &*self.file
     }
 
     pub(crate) fn written(&self) -> u64 {

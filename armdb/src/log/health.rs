@@ -38,6 +38,14 @@ impl Health {
         }
     }
 
+    /// Poisons for a failed write unless the disk was full: a write refused for
+    /// want of space leaves nothing acknowledged behind, and the next write retries.
+    pub(crate) fn write_failed(&self, err: &Error) {
+        if !err.is_no_space() {
+            self.poison(err);
+        }
+    }
+
     pub(crate) fn close(&self) {
         self.state.store(CLOSED, Ordering::Release);
     }

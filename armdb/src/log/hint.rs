@@ -5,7 +5,6 @@
 //! sealed (or written by compaction), replaced atomically, and ignored whenever
 //! anything about it disagrees with its data file. Losing one is always safe.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::codec::{Put, Reader};
@@ -15,8 +14,9 @@ use super::format::{
 };
 use super::fsio;
 use super::scan::{Scanner, Step};
+use crate::Result;
+use crate::fs::FileSystem;
 use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
-use crate::{Error, Result};
 
 pub(crate) const HINT_HEADER_LEN: usize = 56;
 /// Fixed part of a hint record, before its key and value.
@@ -78,16 +78,16 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> std::result::Result<HintRecord<'a>, S
 /// Writes the hint of a sealed data file, keeping values of trees for which
 /// `inline(tree)` holds. Reads the data file from disk.
 pub(crate) fn write_hint(
+    fs: &dyn FileSystem,
     dir: &Path,
     shard: u16,
     data: &DataFile,
     inline: impl Fn(u32) -> bool,
 ) -> Result<()> {
-    let file = File::open(&data.path).map_err(|e| Error::io("open for hint", &data.path, e))?;
     let len = data.written();
     let mut body = Vec::new();
     let (mut count, mut max_seq, mut min_seq) = (0u64, 0u64, u64::MAX);
-    let mut scanner = Scanner::new(&file, &data.path, FILE_HEADER_LEN as u64, len, false);
+    let mut scanner = Scanner::new(data.handle(), &data.path, FILE_HEADER_LEN as u64, len, false);
     loop {
         match scanner.next()? {
             Step::Entry { offset, entry } => {
@@ -129,12 +129,13 @@ pub(crate) fn write_hint(
     debug_assert_eq!(out.len(), HINT_HEADER_LEN);
     out.extend_from_slice(&body);
     let name = format!("{:010}{HINT_SUFFIX}", data.id);
-    fsio::write_atomic_no_dir_sync(dir, &name, &out)
+    fsio::write_atomic_no_dir_sync(fs, dir, &name, &out)
 }
 
 /// Loads the hint of data file `file_id` whose length is `data_len`, or says
 /// why it cannot be used; `usable` vets every record against what the caller knows.
 pub(crate) fn load_hint(
+    fs: &dyn FileSystem,
     dir: &Path,
     shard: u16,
     file_id: u32,
@@ -142,10 +143,10 @@ pub(crate) fn load_hint(
     usable: impl Fn(&EntryRef<'_>) -> bool,
 ) -> std::result::Result<Hint, String> {
     let path = hint_path(dir, file_id);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no hint file".into()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let bytes = match fsio::read_small(fs, &path, data_len as usize + HINT_HEADER_LEN) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err("no hint file".into()),
+        Err(e) => return Err(e.to_string()),
     };
     let mut r = Reader::new(&bytes);
     let short = |_| "hint shorter than its header".to_string();

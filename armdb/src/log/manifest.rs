@@ -8,6 +8,7 @@ use super::codec::{Put, Reader};
 use super::format::{FORMAT_VERSION, MANIFEST_FILE, MANIFEST_MAGIC, MAX_DROPPED_BATCHES};
 use super::fsio;
 use crate::error::CorruptionKind;
+use crate::fs::FileSystem;
 use crate::limits::MAX_SHARDS;
 use crate::{Error, Result};
 
@@ -136,15 +137,15 @@ impl Manifest {
     }
 
     /// Loads the manifest of `dir`, or `None` for a directory without one.
-    pub(crate) fn load(dir: &Path) -> Result<Option<Self>> {
+    pub(crate) fn load(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(MANIFEST_FILE);
-        match fsio::read_small(&path, MANIFEST_MAX_LEN)? {
+        match fsio::read_small(fs, &path, MANIFEST_MAX_LEN)? {
             Some(bytes) => Self::decode(&path, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
-    pub(crate) fn store(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn store(&self, fs: &dyn FileSystem, dir: &Path) -> Result<()> {
         if self.dropped_batches.len() > MAX_DROPPED_BATCHES || self.retiring.len() > MAX_RETIRING {
             return Err(crate::Error::InvalidArgument(format!(
                 "the manifest cannot list {} dropped batches and {} retiring files",
@@ -152,7 +153,7 @@ impl Manifest {
                 self.retiring.len()
             )));
         }
-        fsio::write_atomic(dir, MANIFEST_FILE, &self.encode())
+        fsio::write_atomic(fs, dir, MANIFEST_FILE, &self.encode())
     }
 }
 

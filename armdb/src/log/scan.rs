@@ -9,12 +9,11 @@
 //! last one: the entries of a batch share one seq). Only the
 //! caller knows whether a tail may be truncated (in the last file of a shard).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::format::{ENTRY_ALIGN, ENTRY_HEADER_LEN, EntryError, EntryHeader, EntryRef};
 use crate::error::CorruptionKind;
+use crate::fs::FsFile;
 use crate::{Error, Result};
 
 const CHUNK: usize = 1 << 20;
@@ -34,7 +33,7 @@ pub(crate) enum Step<'a> {
 
 /// Sequential reader over one data file with a bounded window buffer.
 pub(crate) struct Scanner<'f> {
-    file: &'f File,
+    file: &'f dyn FsFile,
     path: &'f Path,
     len: u64,
     buf: Vec<u8>,
@@ -47,7 +46,7 @@ pub(crate) struct Scanner<'f> {
 }
 
 impl<'f> Scanner<'f> {
-    pub(crate) fn new(file: &'f File, path: &'f Path, start: u64, len: u64, seq_ordered: bool) -> Self {
+    pub(crate) fn new(file: &'f dyn FsFile, path: &'f Path, start: u64, len: u64, seq_ordered: bool) -> Self {
         Self { file, path, len, buf: Vec::new(), buf_off: start, pos: start, seq_ordered, last_seq: 0 }
     }
 

@@ -51,6 +51,7 @@ pub(crate) struct Counters {
 #[derive(Debug)]
 pub(crate) struct LogSet {
     pub dir: PathBuf,
+    pub fs: crate::fs::Fs,
     manifest: Mutex<Manifest>,
     /// Replication's hook into compaction: tombstones with a seq above this are
     /// kept, because some follower has not acknowledged them yet. `u64::MAX`
@@ -93,6 +94,7 @@ impl LogSet {
         });
         Ok(Arc::new(Self {
             dir,
+            fs: Arc::clone(&config.fs),
             manifest: Mutex::new(manifest),
             retention_floor: AtomicU64::new(u64::MAX),
             maintenance: Mutex::new(()),
@@ -204,7 +206,7 @@ impl LogSet {
         if upto > m.durable_seq {
             let mut next = m.clone();
             next.durable_seq = upto;
-            next.store(&self.dir).inspect_err(|e| self.health.poison(e))?;
+            next.store(&*self.fs, &self.dir).inspect_err(|e| self.health.write_failed(e))?;
             *m = next;
         }
         Ok(())
@@ -216,7 +218,7 @@ impl LogSet {
         let mut m = lock(&self.manifest);
         let mut next = m.clone();
         next.retiring = files;
-        next.store(&self.dir).inspect_err(|e| self.health.poison(e))?;
+        next.store(&*self.fs, &self.dir).inspect_err(|e| self.health.write_failed(e))?;
         *m = next;
         Ok(())
     }

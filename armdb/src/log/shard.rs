@@ -11,6 +11,7 @@ use super::file::{DataFile, Loc};
 use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, MAX_SEQ, encode_entry, entry_len};
 use super::fsio::sync_dir;
 use super::health::Health;
+use crate::fs::Fs;
 use crate::limits::MAX_VALUE_LEN;
 use crate::sync::lock;
 use crate::{Error, Result};
@@ -61,6 +62,7 @@ pub(crate) struct ShardCounters {
 pub(crate) struct Shard {
     pub id: u16,
     pub dir: PathBuf,
+    pub fs: Fs,
     db_id: u64,
     max_file_size: u64,
     write_buffer_size: usize,
@@ -93,6 +95,7 @@ impl Shard {
         Self {
             id,
             dir,
+            fs: std::sync::Arc::clone(&config.fs),
             db_id,
             max_file_size: config.max_file_size,
             write_buffer_size: config.write_buffer_size,
@@ -124,7 +127,7 @@ impl Shard {
     pub(crate) fn seal_active(&self, health: &Health) -> Result<()> {
         let mut w = self.lock();
         if w.end() > FILE_HEADER_LEN as u64 {
-            self.rotate(&mut w).inspect_err(|e| health.poison(e))?;
+            self.rotate(&mut w, health)?;
         }
         Ok(())
     }
@@ -163,10 +166,10 @@ impl Shard {
         });
     }
 
-    /// Writes the buffer to the OS.
+    /// Writes the buffer to the OS. On a full disk the buffer is kept for the next try.
     pub(crate) fn flush(&self, health: &Health) -> Result<()> {
         let mut w = self.lock();
-        w.flush().inspect_err(|e| health.poison(e))
+        w.flush().inspect_err(|e| health.write_failed(e))
     }
 
     /// Returns once every entry up to `seq` of this shard is durable. Writers that
@@ -189,13 +192,13 @@ impl Shard {
     fn sync_now(&self, health: &Health) -> Result<()> {
         let (active, dir_dirty, upto) = {
             let mut w = self.lock();
-            w.flush().inspect_err(|e| health.poison(e))?;
+            w.flush().inspect_err(|e| health.write_failed(e))?;
             (Arc::clone(&w.active), std::mem::take(&mut w.dir_dirty), w.last_seq)
         };
         active.sync().inspect_err(|e| health.poison(e))?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         if dir_dirty {
-            sync_dir(&self.dir).inspect_err(|e| health.poison(e))?;
+            sync_dir(&*self.fs, &self.dir).inspect_err(|e| health.poison(e))?;
         }
         self.synced_seq.fetch_max(upto, Ordering::AcqRel);
         Ok(())
@@ -246,20 +249,23 @@ impl Shard {
 
     /// Seals the active file and starts the next one. The sealed file is fsynced
     /// before the next file exists, so a torn tail can only ever be in the last
-    /// file of a shard, whatever the durability mode.
-    fn rotate(&self, w: &mut Writer) -> Result<()> {
+    /// file of a shard, whatever the durability mode. A full disk leaves the
+    /// active file as it was; any other failure poisons.
+    fn rotate(&self, w: &mut Writer, health: &Health) -> Result<()> {
         let _span = tracing::debug_span!("rotate", shard = self.id, sealed = w.active.id).entered();
-        w.flush()?;
-        w.active.sync()?;
+        w.flush().inspect_err(|e| health.write_failed(e))?;
+        w.active.sync().inspect_err(|e| health.poison(e))?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         let id = w.next_file_id;
         let next_id = id
             .checked_add(1)
             .ok_or_else(|| Error::InvalidArgument(format!("shard {} has used every file id", self.id)))?;
         let file = DataFile::create(
+            &*self.fs,
             &self.dir,
             FileHeader { shard: self.id, kind: FileKind::Log, file_id: id, db_id: self.db_id },
-        )?;
+        )
+        .inspect_err(|e| health.write_failed(e))?;
         w.next_file_id = next_id;
         w.active = Arc::clone(&file);
         w.buf_start = FILE_HEADER_LEN as u64;
@@ -317,7 +323,7 @@ impl Shard {
     /// so that what follows lands in one file.
     pub(crate) fn make_room(&self, w: &mut Writer, bytes: u64, health: &Health) -> Result<()> {
         if w.end() + bytes > self.max_file_size && w.end() > FILE_HEADER_LEN as u64 {
-            self.rotate(w).inspect_err(|e| health.poison(e))?;
+            self.rotate(w, health)?;
         }
         Ok(())
     }
@@ -345,7 +351,8 @@ impl Shard {
     }
 
     /// Writes the buffer when `force` or when it is full. On failure the bytes
-    /// from `rollback` on are dropped from the buffer and the database is poisoned.
+    /// from `rollback` on are dropped from the buffer, and the database is
+    /// poisoned unless the disk was full (the earlier bytes wait for the next try).
     pub(crate) fn flush_after(
         &self,
         w: &mut Writer,
@@ -357,7 +364,7 @@ impl Shard {
             && let Err(e) = w.flush()
         {
             w.buf.truncate(rollback);
-            health.poison(&e);
+            health.write_failed(&e);
             return Err(e);
         }
         Ok(())

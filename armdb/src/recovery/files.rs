@@ -1,34 +1,30 @@
 //! Recovery of one shard: listing, validating and scanning its data files.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Ctx, Found, ShardOutcome};
 use crate::error::CorruptionKind;
+use crate::fs::{FileSystem, FsFile, OpenMode};
 use crate::log::{
-    DataFile, FILE_HEADER_LEN, FileHeader, FileKind, FileTable, HINT_SUFFIX, Loc, Scanner, Step, TMP_SUFFIX,
-    fsio, load_hint, log_file_name, parse_log_file_name, shard_dir_name,
+    DataFile, ENTRY_HEADER_LEN, EntryHeader, FILE_HEADER_LEN, FileHeader, FileKind, FileTable, HINT_SUFFIX,
+    Loc, Scanner, Step, TMP_SUFFIX, fsio, load_hint, log_file_name, parse_log_file_name, shard_dir_name,
 };
 use crate::{Error, Result};
 
-fn list_files(dir: &Path) -> Result<Vec<u32>> {
+fn list_files(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u32>> {
     let mut ids = Vec::new();
     let mut hints = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let name = entry.file_name();
+    let names = fs.read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    for name in names {
         let text = name.to_string_lossy();
         match parse_log_file_name(&text) {
             Some(id) => ids.push(id),
-            None if text.ends_with(HINT_SUFFIX) => hints.push(entry.path()),
+            None if text.ends_with(HINT_SUFFIX) => hints.push(dir.join(&name)),
             None if text.ends_with(TMP_SUFFIX) => {
                 // A replacement that a crash interrupted; the original is intact.
-                let path = entry.path();
-                std::fs::remove_file(&path)
-                    .map_err(|e| Error::io("remove stale temporary file", &path, e))?;
+                let path = dir.join(&name);
+                fs.remove_file(&path).map_err(|e| Error::io("remove stale temporary file", &path, e))?;
             }
             None => {
                 tracing::warn!(file = %text, dir = %dir.display(), "ignoring a file that is not a data file")
@@ -40,7 +36,7 @@ fn list_files(dir: &Path) -> Result<Vec<u32>> {
     for hint in hints {
         let id = hint.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u32>().ok());
         if id.is_none_or(|id| ids.binary_search(&id).is_err()) {
-            std::fs::remove_file(&hint).map_err(|e| Error::io("remove orphaned hint", &hint, e))?;
+            fs.remove_file(&hint).map_err(|e| Error::io("remove orphaned hint", &hint, e))?;
         }
     }
     Ok(ids)
@@ -48,11 +44,12 @@ fn list_files(dir: &Path) -> Result<Vec<u32>> {
 
 pub(super) fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
     let dir = ctx.root.join(shard_dir_name(shard));
-    if !dir.exists() {
-        std::fs::create_dir(&dir).map_err(|e| Error::io("create shard directory", &dir, e))?;
-        fsio::sync_dir(ctx.root)?;
+    let fs = ctx.fs;
+    if !fs.exists(&dir).map_err(|e| Error::io("look for", &dir, e))? {
+        fs.create_dir_all(&dir).map_err(|e| Error::io("create shard directory", &dir, e))?;
+        fsio::sync_dir(fs, ctx.root)?;
     }
-    let ids = list_files(&dir)?;
+    let ids = list_files(fs, &dir)?;
     let mut next_file_id = match ids.last() {
         None => 1,
         Some(&last) => last.checked_add(1).ok_or_else(|| {
@@ -66,7 +63,7 @@ pub(super) fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
     // log file. Compaction outputs are complete before they get their names.
     let mut active_id = None;
     for &id in ids.iter().rev() {
-        if compacted_file(&dir.join(log_file_name(id)))? {
+        if compacted_file(fs, &dir.join(log_file_name(id)))? {
             continue;
         }
         active_id = Some(id);
@@ -87,11 +84,12 @@ pub(super) fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
         None => {
             let id = next_file_id;
             let file = DataFile::create(
+                fs,
                 &dir,
                 FileHeader { shard, kind: FileKind::Log, file_id: id, db_id: ctx.db_id },
             )?;
             file.sync()?;
-            fsio::sync_dir(&dir)?;
+            fsio::sync_dir(fs, &dir)?;
             next_file_id = id + 1;
             files.insert(id, Arc::clone(&file));
             file
@@ -110,15 +108,11 @@ fn recover_file(
     last: bool,
     out: &mut Found,
 ) -> Result<Option<Arc<DataFile>>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io("open data file", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let file = ctx.fs.open(path, OpenMode::ReadWrite).map_err(|e| Error::io("open data file", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     out.report.files += 1;
     out.report.bytes += len;
-    let kind = match read_header(&file, path, len)? {
+    let kind = match read_header(&*file, path, len)? {
         Ok(h) if h.shard != shard || h.file_id != id || h.db_id != ctx.db_id => {
             return Err(Error::invalid(
                 path,
@@ -133,7 +127,7 @@ fn recover_file(
         Err(what) => {
             let empty = len <= FILE_HEADER_LEN as u64
                 || matches!(
-                    Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, false).next()?,
+                    Scanner::new(&*file, path, FILE_HEADER_LEN as u64, len, false).next()?,
                     Step::Tail { .. } | Step::End
                 );
             if last && empty {
@@ -142,7 +136,7 @@ fn recover_file(
                 let header = FileHeader { shard, kind: FileKind::Log, file_id: id, db_id: ctx.db_id };
                 file.write_all_at(&header.encode(), 0)
                     .map_err(|e| Error::io("rewrite data file header", path, e))?;
-                file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+                file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
                 out.report.truncated_bytes += len;
                 return Ok(Some(DataFile::from_recovered(
                     id,
@@ -157,7 +151,7 @@ fn recover_file(
         }
     };
     if !last {
-        match load_hint(dir, shard, id, len, |e| ctx.hint_record_usable(e)) {
+        match load_hint(ctx.fs, dir, shard, id, len, |e| ctx.hint_record_usable(e)) {
             Ok(hint) => {
                 let mut min_seq = u64::MAX;
                 for r in hint.records() {
@@ -177,7 +171,7 @@ fn recover_file(
     }
     let mut truncate_at = None;
     let mut min_seq = u64::MAX;
-    let mut scanner = Scanner::new(&file, path, FILE_HEADER_LEN as u64, len, kind == FileKind::Log);
+    let mut scanner = Scanner::new(&*file, path, FILE_HEADER_LEN as u64, len, kind == FileKind::Log);
     loop {
         match scanner.next()? {
             Step::Entry { offset, entry } => {
@@ -195,6 +189,10 @@ fn recover_file(
                 }
                 break;
             }
+            Step::Corrupt { offset, .. } if last && power_cut_hole(&*file, path, offset, len)? => {
+                truncate_at = Some(offset);
+                break;
+            }
             Step::Corrupt { offset, kind } => ctx.damaged(&mut out.report, path, offset, kind)?,
         }
     }
@@ -203,7 +201,7 @@ fn recover_file(
     if let Some(at) = truncate_at {
         tracing::warn!(path = %path.display(), offset = at, bytes = len - at, "truncating a torn tail");
         file.set_len(at).map_err(|e| Error::io("truncate torn tail of", path, e))?;
-        file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+        file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
         out.report.truncated_bytes += len - at;
         valid_len = at;
     }
@@ -212,7 +210,35 @@ fn recover_file(
     Ok(Some(data))
 }
 
-fn read_header(file: &File, path: &Path, len: u64) -> Result<Result<FileHeader, String>> {
+/// Whether the damage at `at` in the last file of a shard is the hole a power
+/// cut leaves when the disk wrote later pages of the file but not an earlier
+/// one: the rest of `at`'s 4 KiB page is zeros, or a whole page that starts
+/// inside the damaged entry (as far as its intact header says it reaches) is.
+/// Nothing after such a hole was ever fsynced (an fsync covers the whole file),
+/// so the log ends at `at`. A flipped bit never reads as a page of zeros.
+fn power_cut_hole(file: &dyn FsFile, path: &Path, at: u64, len: u64) -> Result<bool> {
+    const PAGE: u64 = 4096;
+    let mut header = [0u8; ENTRY_HEADER_LEN];
+    let reach = match file.read_exact_at(&mut header, at) {
+        Ok(()) => EntryHeader::decode(&header).map_or(ENTRY_HEADER_LEN, |h| h.entry_len()),
+        Err(_) => ENTRY_HEADER_LEN,
+    };
+    let extent_end = (at + reach as u64).min(len);
+    let mut start = at;
+    let mut page = vec![0u8; PAGE as usize];
+    while start < len && (start == at || start < extent_end) {
+        let end = ((start / PAGE + 1) * PAGE).min(len);
+        let buf = &mut page[..(end - start) as usize];
+        file.read_exact_at(buf, start).map_err(|e| Error::io("read during recovery of", path, e))?;
+        if buf.iter().all(|&b| b == 0) {
+            return Ok(true);
+        }
+        start = end;
+    }
+    Ok(false)
+}
+
+fn read_header(file: &dyn FsFile, path: &Path, len: u64) -> Result<Result<FileHeader, String>> {
     if len < FILE_HEADER_LEN as u64 {
         return Ok(Err(format!("file of {len} bytes is shorter than its header")));
     }
@@ -223,8 +249,8 @@ fn read_header(file: &File, path: &Path, len: u64) -> Result<Result<FileHeader, 
 
 /// Whether the file's header names it a compaction output (a file whose header
 /// cannot be read is not).
-fn compacted_file(path: &Path) -> Result<bool> {
-    let file = File::open(path).map_err(|e| Error::io("open data file", path, e))?;
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
-    Ok(matches!(read_header(&file, path, len)?, Ok(h) if h.kind == FileKind::Compacted))
+fn compacted_file(fs: &dyn FileSystem, path: &Path) -> Result<bool> {
+    let file = fs.open(path, OpenMode::Read).map_err(|e| Error::io("open data file", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    Ok(matches!(read_header(&*file, path, len)?, Ok(h) if h.kind == FileKind::Compacted))
 }

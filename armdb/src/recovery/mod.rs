@@ -42,6 +42,7 @@ pub(crate) struct Recovered {
 
 struct Ctx<'a> {
     root: &'a Path,
+    fs: &'a dyn crate::fs::FileSystem,
     db_id: u64,
     /// Every batch with a seq up to this is known to be whole, except `dropped`.
     durable_seq: u64,
@@ -101,6 +102,7 @@ pub(crate) fn recover(
     let started = Instant::now();
     let ctx = Ctx {
         root,
+        fs: &*config.fs,
         db_id: manifest.db_id,
         durable_seq: manifest.durable_seq,
         dropped: manifest.dropped_batches.iter().copied().collect(),
