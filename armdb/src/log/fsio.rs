@@ -28,10 +28,18 @@ pub(crate) fn write_atomic_no_dir_sync(
     let tmp = dir.join(format!("{name}{}", super::format::TMP_SUFFIX));
     let target = dir.join(name);
     let f = fs.open(&tmp, OpenMode::CreateTruncate).map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all_at(bytes, 0).map_err(|e| Error::io("write", &tmp, e))?;
-    f.sync_data().map_err(|e| Error::io("fsync", &tmp, e))?;
+    let written = f
+        .write_all_at(bytes, 0)
+        .map_err(|e| Error::io("write", &tmp, e))
+        .and_then(|()| f.sync_data().map_err(|e| Error::io("fsync", &tmp, e)));
     drop(f);
-    fs.rename(&tmp, &target).map_err(|e| Error::io("rename into place", &target, e))
+    let renamed = written
+        .and_then(|()| fs.rename(&tmp, &target).map_err(|e| Error::io("rename into place", &target, e)));
+    if renamed.is_err() {
+        // Recovery would delete it too; a full disk wants the space back now.
+        let _ = remove_if_exists(fs, &tmp, "remove temporary file");
+    }
+    renamed
 }
 
 /// Reads a whole file, refusing one longer than `limit` before reading it;
