@@ -35,6 +35,79 @@ impl<K, V> std::fmt::Debug for KeyIndex<K, V> {
     }
 }
 
+/// Items of the key skiplist paired with their keydir values, skipping keys the
+/// keydir does not hold. Pins the keydir once per `REPIN` items rather than per
+/// item (pinning costs about as much as the lookup), and never for long, so a
+/// slow consumer does not hold back the keydir's memory reclamation.
+struct Lookup<'a, K: 'static, V, I> {
+    keys: I,
+    keydir: &'a Keydir<K, V>,
+    pinned: Option<papaya::HashMapRef<'a, K, V, foldhash::fast::RandomState, papaya::OwnedGuard<'a>>>,
+    uses: u32,
+}
+
+const REPIN: u32 = 64;
+
+impl<'a, K, V, I> Lookup<'a, K, V, I> {
+    fn new(keys: I, keydir: &'a Keydir<K, V>) -> Self {
+        Self { keys, keydir, pinned: None, uses: 0 }
+    }
+}
+
+impl<'a, K, V, I> Lookup<'a, K, V, I>
+where
+    K: crate::Key,
+    V: Clone,
+{
+    fn value(&mut self, key: &K) -> Option<V> {
+        if self.uses == REPIN {
+            self.pinned = None;
+        }
+        let keydir = self.keydir;
+        let pinned = self.pinned.get_or_insert_with(|| {
+            self.uses = 0;
+            keydir.pin_owned()
+        });
+        self.uses += 1;
+        pinned.get(key).cloned()
+    }
+}
+
+impl<'a, K, V, I> Iterator for Lookup<'a, K, V, I>
+where
+    K: crate::Key,
+    V: Clone,
+    I: Iterator<Item = crossbeam_skiplist::map::Entry<'a, K, ()>>,
+{
+    type Item = (K, V);
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            let e = self.keys.next()?;
+            let key = *e.key();
+            if let Some(v) = self.value(&key) {
+                return Some((key, v));
+            }
+        }
+    }
+}
+
+impl<'a, K, V, I> DoubleEndedIterator for Lookup<'a, K, V, I>
+where
+    K: crate::Key,
+    V: Clone,
+    I: DoubleEndedIterator<Item = crossbeam_skiplist::map::Entry<'a, K, ()>>,
+{
+    fn next_back(&mut self) -> Option<(K, V)> {
+        loop {
+            let e = self.keys.next_back()?;
+            let key = *e.key();
+            if let Some(v) = self.value(&key) {
+                return Some((key, v));
+            }
+        }
+    }
+}
+
 /// One of two iterators with the same items.
 enum Either<A, B> {
     A(A),
@@ -134,10 +207,7 @@ where
     pub(crate) fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = (K, V)> {
         match &self.layout {
             Layout::Ordered(m) => Either::A(m.range(range).map(|e| (*e.key(), e.value().clone()))),
-            Layout::Keyed { keys, keydir } => Either::B(
-                keys.range(range)
-                    .filter_map(move |e| keydir.pin().get(e.key()).cloned().map(|v| (*e.key(), v))),
-            ),
+            Layout::Keyed { keys, keydir } => Either::B(Lookup::new(keys.range(range), keydir)),
         }
     }
 
@@ -145,9 +215,7 @@ where
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (K, V)> + '_ {
         match &self.layout {
             Layout::Ordered(m) => Either::A(m.iter().map(|e| (*e.key(), e.value().clone()))),
-            Layout::Keyed { keys, keydir } => Either::B(
-                keys.iter().filter_map(move |e| keydir.pin().get(e.key()).cloned().map(|v| (*e.key(), v))),
-            ),
+            Layout::Keyed { keys, keydir } => Either::B(Lookup::new(keys.iter(), keydir)),
         }
     }
 
