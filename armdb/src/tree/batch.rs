@@ -1,6 +1,7 @@
 //! `Batch`: puts and deletes across trees and shards, committed atomically.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::core::{Slot, TreeCore};
@@ -20,9 +21,10 @@ pub(crate) trait BatchOp: Send {
     /// the operation writes nothing (a delete of an absent key).
     fn prepare(&mut self) -> Result<bool>;
     /// The value to write (`None`: a tombstone), after a `prepare` that returned `true`.
-    fn value(&self) -> Option<&[u8]>;
+    /// Byte-level puts keep their value in the batch's `arena`.
+    fn value<'a>(&'a self, arena: &'a [u8]) -> Option<&'a [u8]>;
     /// Points the index at the written entry.
-    fn apply(&mut self, loc: Loc);
+    fn apply(&mut self, loc: Loc, arena: &[u8]);
     /// Undoes `prepare` when the batch is refused or fails.
     fn abort(&mut self) {}
 }
@@ -51,6 +53,8 @@ pub(crate) trait BatchOp: Send {
 pub struct Batch {
     log: Arc<LogSet>,
     ops: Vec<Box<dyn BatchOp>>,
+    /// The values of byte-level puts, back to back (one allocation for all).
+    arena: Vec<u8>,
     /// An operation named a tree of another database.
     foreign: bool,
 }
@@ -64,8 +68,8 @@ impl std::fmt::Debug for Batch {
 struct PutOp<K, V> {
     core: Arc<TreeCore<K, V>>,
     key: K,
-    key_bytes: Vec<u8>,
-    value: Vec<u8>,
+    key_bytes: KeyBytes,
+    value: Range<usize>,
     make: fn(Loc, &[u8]) -> V,
 }
 
@@ -74,23 +78,23 @@ impl<K: Key, V: Slot> BatchOp for PutOp<K, V> {
         self.core.id
     }
     fn key_bytes(&self) -> &[u8] {
-        &self.key_bytes
+        self.key_bytes.as_slice()
     }
     fn prepare(&mut self) -> Result<bool> {
         Ok(true)
     }
-    fn value(&self) -> Option<&[u8]> {
-        Some(&self.value)
+    fn value<'a>(&'a self, arena: &'a [u8]) -> Option<&'a [u8]> {
+        Some(&arena[self.value.clone()])
     }
-    fn apply(&mut self, loc: Loc) {
-        self.core.install(self.key, (self.make)(loc, &self.value));
+    fn apply(&mut self, loc: Loc, arena: &[u8]) {
+        self.core.install(self.key, (self.make)(loc, &arena[self.value.clone()]));
     }
 }
 
 struct DeleteOp<K, V> {
     core: Arc<TreeCore<K, V>>,
     key: K,
-    key_bytes: Vec<u8>,
+    key_bytes: KeyBytes,
 }
 
 impl<K: Key, V: Slot> BatchOp for DeleteOp<K, V> {
@@ -98,15 +102,15 @@ impl<K: Key, V: Slot> BatchOp for DeleteOp<K, V> {
         self.core.id
     }
     fn key_bytes(&self) -> &[u8] {
-        &self.key_bytes
+        self.key_bytes.as_slice()
     }
     fn prepare(&mut self) -> Result<bool> {
         Ok(self.core.index.contains(&self.key))
     }
-    fn value(&self) -> Option<&[u8]> {
+    fn value<'a>(&'a self, _: &'a [u8]) -> Option<&'a [u8]> {
         None
     }
-    fn apply(&mut self, loc: Loc) {
+    fn apply(&mut self, loc: Loc, _: &[u8]) {
         self.core.uninstall(&self.key, loc);
     }
 }
@@ -114,20 +118,14 @@ impl<K: Key, V: Slot> BatchOp for DeleteOp<K, V> {
 fn put_op<K: Key, V: Slot>(
     core: &Arc<TreeCore<K, V>>,
     key: &K,
-    value: &[u8],
+    value: Range<usize>,
     make: fn(Loc, &[u8]) -> V,
 ) -> Box<dyn BatchOp> {
-    Box::new(PutOp {
-        core: Arc::clone(core),
-        key: *key,
-        key_bytes: KeyBytes::of(key).as_slice().to_vec(),
-        value: value.to_vec(),
-        make,
-    })
+    Box::new(PutOp { core: Arc::clone(core), key: *key, key_bytes: KeyBytes::of(key), value, make })
 }
 
 fn delete_op<K: Key, V: Slot>(core: &Arc<TreeCore<K, V>>, key: &K) -> Box<dyn BatchOp> {
-    Box::new(DeleteOp { core: Arc::clone(core), key: *key, key_bytes: KeyBytes::of(key).as_slice().to_vec() })
+    Box::new(DeleteOp { core: Arc::clone(core), key: *key, key_bytes: KeyBytes::of(key) })
 }
 
 fn const_slot<const V: usize>(loc: Loc, bytes: &[u8]) -> ConstSlot<V> {
@@ -138,10 +136,17 @@ fn const_slot<const V: usize>(loc: Loc, bytes: &[u8]) -> ConstSlot<V> {
 
 impl Batch {
     pub(crate) fn new(log: Arc<LogSet>) -> Self {
-        Self { log, ops: Vec::new(), foreign: false }
+        Self { log, ops: Vec::new(), arena: Vec::new(), foreign: false }
     }
 
     /// Queues `op` on a tree whose log set is `owner`.
+    /// Copies a value into the arena.
+    fn stash(&mut self, value: &[u8]) -> Range<usize> {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(value);
+        start..self.arena.len()
+    }
+
     pub(crate) fn push(&mut self, owner: &Arc<LogSet>, op: Box<dyn BatchOp>) {
         self.foreign |= !Arc::ptr_eq(owner, &self.log);
         self.ops.push(op);
@@ -149,6 +154,7 @@ impl Batch {
 
     /// Sets `key` of a const tree to `value`.
     pub fn put_const<K: Key, const V: usize>(&mut self, tree: &ConstTree<K, V>, key: &K, value: &[u8; V]) {
+        let value = self.stash(value);
         self.push(&tree.core.log, put_op(&tree.core, key, value, const_slot::<V>));
     }
 
@@ -159,6 +165,7 @@ impl Batch {
 
     /// Sets `key` of a var tree to `value`.
     pub fn put_var<K: Key>(&mut self, tree: &VarTree<K>, key: &K, value: &[u8]) {
+        let value = self.stash(value);
         self.push(&tree.core.log, put_op(&tree.core, key, value, |loc, _| loc));
     }
 
@@ -187,14 +194,15 @@ impl Batch {
     /// `Error::InvalidArgument` for an oversized batch or value; the refusal of
     /// an operation; I/O errors (which poison the database); `Error::Poisoned`; `Error::Closed`.
     pub fn commit(self) -> Result<()> {
-        let Batch { log, ops, foreign } = self;
+        let Batch { log, ops, arena, foreign } = self;
         if foreign {
             return Err(crate::Error::InvalidArgument(
                 "a batch names a tree of another database; nothing was written".into(),
             ));
         }
         // The last operation on a key wins.
-        let mut last: HashMap<(u32, &[u8]), usize> = HashMap::with_capacity(ops.len());
+        let mut last: HashMap<(u32, &[u8]), usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(ops.len(), foldhash::fast::RandomState::default());
         for (i, op) in ops.iter().enumerate() {
             last.insert((op.tree_id(), op.key_bytes()), i);
         }
@@ -223,7 +231,7 @@ impl Batch {
                 shard: shards[i],
                 tree: ops[i].tree_id(),
                 key: ops[i].key_bytes(),
-                value: ops[i].value(),
+                value: ops[i].value(&arena),
             })
             .collect();
         let locs = if entries.is_empty() { Ok(Vec::new()) } else { locks.append(&entries) };
@@ -231,7 +239,7 @@ impl Batch {
         match locs {
             Ok(locs) => {
                 for (&i, loc) in writes.iter().zip(locs) {
-                    ops[i].apply(loc);
+                    ops[i].apply(loc, &arena);
                 }
             }
             Err(e) => {

@@ -121,8 +121,7 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
     /// entry becomes garbage. Returns the previous value. The caller holds the
     /// key's shard lock (batches, which append before they install).
     pub(crate) fn install(&self, key: K, value: V) -> Option<V> {
-        let old = self.index.get(&key);
-        self.index.insert(key, value);
+        let old = self.index.replace(key, value);
         if let Some(o) = &old {
             self.log.mark_dead(o.loc());
         }

@@ -174,10 +174,23 @@ where
             }
             Layout::Keyed { keys, keydir } => {
                 // Key first, value second: until the keydir has it, iteration skips it.
-                if !keys.contains_key(&key) {
-                    keys.insert(key, ());
-                }
+                keys.get_or_insert(key, ());
                 keydir.pin().insert(key, value);
+            }
+        }
+    }
+
+    /// `insert` that returns the previous value. Caller holds the key's shard lock.
+    pub(crate) fn replace(&self, key: K, value: V) -> Option<V> {
+        match &self.layout {
+            Layout::Ordered(m) => {
+                let old = m.get(&key).map(|e| e.value().clone());
+                m.insert(key, value);
+                old
+            }
+            Layout::Keyed { keys, keydir } => {
+                keys.get_or_insert(key, ());
+                keydir.pin().insert(key, value).cloned()
             }
         }
     }
