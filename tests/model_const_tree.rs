@@ -30,8 +30,20 @@ const KEY_STRIDE: u16 = 32;
 type Value = [u8; 8];
 type Model = BTreeMap<u16, Value>;
 
+fn no_background_compaction() -> armdb::CompactionConfig {
+    armdb::CompactionConfig { interval: None, ..armdb::CompactionConfig::default() }
+}
+
 fn config(durability: Durability) -> Config {
-    Config { max_file_size: 16 * 1024, shards: 3, durability, ..Config::default() }
+    // The file counts below prove rotation; a background pass would merge files
+    // at a moment that depends on the machine's load.
+    Config {
+        max_file_size: 16 * 1024,
+        shards: 3,
+        durability,
+        compaction: no_background_compaction(),
+        ..Config::default()
+    }
 }
 
 struct Harness {

@@ -33,8 +33,20 @@ const MAX_FILE_BYTES_HELD: u64 = MAX_FILE_SIZE + 4096 + 128;
 type K = [u8; 4];
 type Model = BTreeMap<K, Vec<u8>>;
 
+fn no_background_compaction() -> armdb::CompactionConfig {
+    armdb::CompactionConfig { interval: None, ..armdb::CompactionConfig::default() }
+}
+
 fn config(durability: Durability) -> Config {
-    Config { max_file_size: MAX_FILE_SIZE, shards: 3, durability, ..Config::default() }
+    // The file counts below prove rotation; a background pass would merge files
+    // at a moment that depends on the machine's load.
+    Config {
+        max_file_size: MAX_FILE_SIZE,
+        shards: 3,
+        durability,
+        compaction: no_background_compaction(),
+        ..Config::default()
+    }
 }
 
 /// One of 4 * 8 * 8 * 8 = 2,048 keys; each byte takes few values so that

@@ -122,6 +122,35 @@ impl<K: Key, const N: usize, VK: Key> TreesModel<K, N, VK> {
     }
 }
 
+impl<const N: usize> TreesModel<u32, N, u64> {
+    /// What `entries` (as found on disk) resolve to, for a const tree with `u32`
+    /// keys and a var tree with `u64` keys — an entry's key length tells its
+    /// tree: for every key the entry with the highest seq, absent if that one
+    /// is a tombstone.
+    pub fn resolve<'a>(entries: impl IntoIterator<Item = &'a DiskEntry>) -> Self {
+        let mut latest: BTreeMap<&[u8], &DiskEntry> = BTreeMap::new();
+        for e in entries {
+            if latest.get(e.key.as_slice()).is_none_or(|l| l.seq < e.seq) {
+                latest.insert(&e.key, e);
+            }
+        }
+        let mut state = Self::default();
+        for (key, e) in latest.into_iter().filter(|(_, e)| !e.tombstone) {
+            match key.len() {
+                8 => {
+                    state.var.insert(u64::from_be_bytes(key.try_into().expect("8 bytes")), e.value.clone());
+                }
+                4 => {
+                    let value = e.value.as_slice().try_into().expect("a const value of the tree's size");
+                    state.consts.insert(u32::from_be_bytes(key.try_into().expect("4 bytes")), value);
+                }
+                n => panic!("an entry with a {n}-byte key belongs to neither tree"),
+            }
+        }
+        state
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Files of a database directory
 // ---------------------------------------------------------------------------
@@ -205,6 +234,37 @@ pub fn restore_dir(root: &Path, snapshot: &DirSnapshot) {
 /// first `cut` bytes, as a crash in the middle of an append leaves it.
 pub fn restore_dir_with_cut(root: &Path, snapshot: &DirSnapshot, cut_file: &Path, cut: usize) {
     restore(root, snapshot, Some((cut_file, cut)));
+}
+
+/// Brings `root` back to exactly the files of `snapshot`, touching only what
+/// differs: a file whose bytes changed (or that is missing) is rewritten, a
+/// file the snapshot lacks (a hint or a data file an open created) is removed.
+/// Much cheaper than [`restore_dir`] when a round of a test changed one file.
+/// Creates `root` if needed. Returns how many files it rewrote or removed.
+pub fn restore_changed(root: &Path, snapshot: &DirSnapshot) -> usize {
+    let mut touched = 0;
+    std::fs::create_dir_all(root).expect("create the directory");
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("list a directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if !snapshot.contains_key(path.strip_prefix(root).expect("under root")) {
+                std::fs::remove_file(&path).expect("remove a file the snapshot lacks");
+                touched += 1;
+            }
+        }
+    }
+    for (rel, bytes) in snapshot {
+        let path = root.join(rel);
+        if std::fs::read(&path).ok().as_ref() != Some(bytes) {
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("create a directory");
+            std::fs::write(&path, bytes).expect("write a file");
+            touched += 1;
+        }
+    }
+    touched
 }
 
 fn restore(root: &Path, snapshot: &DirSnapshot, cut: Option<(&Path, usize)>) {

@@ -10,6 +10,9 @@ use crate::key::KeyBytes;
 use crate::log::{BatchEntry, Loc, LogSet};
 use crate::{Key, Result};
 
+/// Batches of at least this many writes update the indexes in key order.
+const SORT_APPLY_FROM: usize = 4096;
+
 /// One operation of a batch, on one key of one tree.
 ///
 /// `prepare` and `apply` run while the key's shard is locked, with the locks of
@@ -238,7 +241,19 @@ impl Batch {
         drop(entries);
         match locs {
             Ok(locs) => {
-                for (&i, loc) in writes.iter().zip(locs) {
+                // Large batches in key order: a skiplist takes ascending keys several
+                // times faster than random ones once it outgrows the CPU caches.
+                // Every key of the batch is distinct.
+                let mut order: Vec<(u32, &[u8], usize, Loc)> = writes
+                    .iter()
+                    .zip(locs)
+                    .map(|(&i, loc)| (ops[i].tree_id(), ops[i].key_bytes(), i, loc))
+                    .collect();
+                if order.len() >= SORT_APPLY_FROM {
+                    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+                }
+                let order: Vec<(usize, Loc)> = order.into_iter().map(|(_, _, i, loc)| (i, loc)).collect();
+                for (i, loc) in order {
                     ops[i].apply(loc, &arena);
                 }
             }

@@ -83,10 +83,12 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
         value_of: impl Fn(&StagedEntry<'_>) -> Result<V>,
     ) -> Result<Self> {
         let core = Self { id: init.id, name: init.name, log: init.log, index: KeyIndex::new(init.keydir) };
-        for part in init.staged {
-            for e in part.entries() {
-                core.index.insert(K::decode(e.key), value_of(&e)?);
-            }
+        // In key order: a skiplist takes ascending keys several times faster
+        // than random ones (its search paths stay in cache).
+        let mut entries: Vec<_> = init.staged.iter().flat_map(|part| part.entries()).collect();
+        entries.sort_unstable_by(|a, b| a.key.cmp(b.key));
+        for e in &entries {
+            core.index.insert(K::decode(e.key), value_of(e)?);
         }
         Ok(core)
     }
