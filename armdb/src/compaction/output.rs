@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::Result;
-use crate::log::{DataFile, FILE_HEADER_LEN, FileHeader, FileKind, Loc, Shard, encode_entry, fsio};
+use crate::log::{DataFile, FILE_HEADER_LEN, FileHeader, FileKind, Health, Loc, Shard, encode_entry, fsio};
 
 /// Bytes buffered before they are written to the output file.
 const OUTPUT_BUFFER: usize = 1 << 20;
@@ -88,20 +88,42 @@ impl<'a> Outputs<'a> {
     }
 
     /// Flushes, fsyncs and renames every output into place; returns them.
-    pub(super) fn finish(mut self) -> Result<Vec<Arc<DataFile>>> {
-        if let Some(mut c) = self.current.take() {
-            c.flush()?;
-            self.full.push(c.file);
+    ///
+    /// On failure no output stays behind: one already renamed into place but
+    /// not in the file table would hold old versions of keys that no tombstone
+    /// rule knows about, and bring them back at the next open. If even the
+    /// clean-up fails, the database is poisoned so that nothing builds on it.
+    pub(super) fn finish(mut self, health: &Health) -> Result<Vec<Arc<DataFile>>> {
+        let fs = &*self.shard.fs;
+        let mut published = Vec::with_capacity(self.full.len() + 1);
+        let mut done = || -> Result<()> {
+            if let Some(mut c) = self.current.take() {
+                self.full.push(Arc::clone(&c.file));
+                c.flush()?;
+            }
+            for f in &self.full {
+                f.sync()?;
+                published.push(f.publish(fs, &self.shard.dir)?);
+            }
+            if !published.is_empty() {
+                fsio::sync_dir(fs, &self.shard.dir)?;
+            }
+            Ok(())
+        };
+        let Err(e) = done() else { return Ok(published) };
+        let renamed: Vec<_> = published.iter().map(|f| f.path.clone()).collect();
+        let temporary = self.full.iter().skip(published.len()).map(|f| f.path.clone());
+        let cleaned = renamed
+            .iter()
+            .cloned()
+            .chain(temporary)
+            .try_for_each(|p| fsio::remove_if_exists(fs, &p, "remove a failed compaction output").map(drop))
+            .and_then(|()| if renamed.is_empty() { Ok(()) } else { fsio::sync_dir(fs, &self.shard.dir) });
+        if let Err(clean) = cleaned {
+            tracing::error!(error = %clean, "cannot remove the outputs of a failed compaction");
+            health.poison(&clean);
         }
-        let mut published = Vec::with_capacity(self.full.len());
-        for f in &self.full {
-            f.sync()?;
-            published.push(f.publish(&*self.shard.fs, &self.shard.dir)?);
-        }
-        if !published.is_empty() {
-            fsio::sync_dir(&*self.shard.fs, &self.shard.dir)?;
-        }
-        Ok(published)
+        Err(e)
     }
 
     /// Removes the temporary files of a pass that failed.

@@ -61,7 +61,7 @@ impl ShardPass<'_> {
                 return Err(e);
             }
         };
-        let outputs = out.finish()?;
+        let outputs = out.finish(&self.log.health)?;
         self.shard.publish_files(&outputs);
         // A kept tombstone is garbage the moment nothing older remains.
         for loc in tombstones {
@@ -80,7 +80,9 @@ impl ShardPass<'_> {
             fsio::remove_if_exists(fs, &hint_path(&self.shard.dir, f.id), "delete compacted file")?;
             report.bytes_before += f.written();
         }
-        fsio::sync_dir(&*self.shard.fs, &self.shard.dir)?;
+        // Until this is durable the deleted files may come back after a crash;
+        // only the MANIFEST's list still names them, so it must not change.
+        fsio::sync_dir(&*self.shard.fs, &self.shard.dir).inspect_err(|e| self.log.health.poison(e))?;
         self.log.set_retiring(Vec::new())?;
         report.files_compacted += victims.len();
         report.files_written += outputs.len();

@@ -336,7 +336,10 @@ impl Db {
     /// Handles that outlive the call fail with `Error::Closed`.
     ///
     /// # Errors
-    /// As for [`sync`](Self::sync); the database is closed even when they occur.
+    /// As for [`sync`](Self::sync); the database is closed even when they occur,
+    /// except on a full disk ([`Error::is_no_space`]): then writes still buffered
+    /// stay in memory, handles that outlive the call keep working, and the
+    /// background flusher (or the last handle's drop) writes them once space returns.
     pub fn close(self) -> Result<()> {
         let inner = &*self.inner;
         if let Some(w) = lock(&inner.background).take() {

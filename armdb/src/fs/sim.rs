@@ -29,7 +29,7 @@ const ENOSPC: i32 = 28;
 /// The kinds of calls a [`Fault`] can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
-    /// A positional write or a length change.
+    /// A positional write, or a change of length that grows the file.
     Write,
     /// An fsync of a file.
     Sync,
@@ -472,7 +472,11 @@ impl FsFile for SimFile {
     fn set_len(&self, len: u64) -> io::Result<()> {
         let mut s = self.live()?;
         s.stats.writes += 1;
-        s.fault(OpKind::Write, &self.path)?;
+        let grows = len > inode(&mut s, self.ino, &self.path)?.data.len() as u64;
+        if grows {
+            // Only growing a file can run out of space.
+            s.fault(OpKind::Write, &self.path)?;
+        }
         inode(&mut s, self.ino, &self.path)?.data.resize(len as usize, 0);
         Ok(())
     }

@@ -29,8 +29,8 @@ pub(crate) struct BatchLocks<'a> {
     log: &'a LogSet,
     /// (shard index, its writer), ascending by shard.
     guards: Vec<(usize, MutexGuard<'a, Writer>)>,
-    /// The batch's seq and entry count once appended.
-    appended: Option<(u64, usize)>,
+    /// The batch's seq, entry count and the shards it wrote to, once appended.
+    appended: Option<(u64, usize, Vec<usize>)>,
 }
 
 impl LogSet {
@@ -48,7 +48,9 @@ impl LogSet {
 impl BatchLocks<'_> {
     /// Appends every entry under one seq and returns their locations, in the
     /// order given. Every entry's shard must be locked. On error nothing is
-    /// applied; parts already written stay incomplete on disk and recovery drops them.
+    /// applied and the parts already appended are undone (cut off the files
+    /// they reached); if that fails the database is poisoned, and recovery
+    /// drops the incomplete batch.
     pub(crate) fn append(&mut self, entries: &[BatchEntry<'_>]) -> Result<Vec<Loc>> {
         let log = self.log;
         log.health.check()?;
@@ -88,18 +90,17 @@ impl BatchLocks<'_> {
         let mut locs = vec![None; entries.len()];
         let flush_each = !matches!(log.durability(), Durability::Buffered { .. });
         let shard_count = parts.len() as u16;
-        for (n_part, (shard_id, part, bytes)) in parts.into_iter().enumerate() {
+        // (shard, end offset before its part) of every part appended so far.
+        let mut done: Vec<(usize, u64)> = Vec::with_capacity(parts.len());
+        for (shard_id, part, bytes) in parts {
             let Some((_, w)) = self.guards.iter_mut().find(|(i, _)| *i == shard_id) else { continue };
             let shard = &log.shards[shard_id];
-            // A failure after a first part went out leaves a partial batch in the
-            // log: recovery drops it, but no later write may follow it.
-            let fail = |e: Error| {
-                if n_part > 0 {
-                    log.health.poison(&e);
-                }
-                e
-            };
-            shard.make_room(w, bytes, &log.health).map_err(fail)?;
+            if let Err(e) = shard.make_room(w, bytes, &log.health) {
+                self.undo(&done);
+                return Err(e);
+            }
+            done.push((shard_id, w.end_offset()));
+            let Some((_, w)) = self.guards.iter_mut().find(|(i, _)| *i == shard_id) else { continue };
             let before = w.buffered_len();
             for &n in &part {
                 let e = &entries[n];
@@ -116,21 +117,35 @@ impl BatchLocks<'_> {
             );
             // Only recovery reads a marker: for compaction it is garbage at once.
             w.active.add_dead(u64::from(marker_loc.len));
-            shard.flush_after(w, flush_each, before, &log.health).map_err(fail)?;
+            if let Err(e) = shard.flush_after(w, flush_each, before, &log.health) {
+                self.undo(&done);
+                return Err(e);
+            }
         }
-        self.appended = Some((seq, entries.len()));
+        self.appended = Some((seq, entries.len(), done.iter().map(|&(s, _)| s).collect()));
         locs.into_iter()
             .collect::<Option<Vec<Loc>>>()
             .ok_or_else(|| Error::InvalidArgument("batch entry without a location".into()))
+    }
+
+    /// Undoes the parts appended so far of a batch that failed.
+    fn undo(&mut self, done: &[(usize, u64)]) {
+        for &(shard_id, start) in done {
+            let Some((_, w)) = self.guards.iter_mut().find(|(i, _)| *i == shard_id) else { continue };
+            if let Err(e) = w.undo_to(start) {
+                self.log.health.poison(&e);
+            }
+        }
     }
 
     /// Releases the locks and, in `Sync` mode, returns once the batch is durable
     /// in every shard it wrote to.
     pub(crate) fn finish(self) -> Result<()> {
         let BatchLocks { log, guards, appended } = self;
-        let shards: Vec<usize> = guards.iter().map(|(i, _)| *i).collect();
         drop(guards);
-        if let (Some((seq, n)), Durability::Sync) = (appended, log.durability()) {
+        // Only the shards the batch wrote to: a shard locked for a delete of an
+        // absent key holds nothing of it.
+        if let (Some((seq, n, shards)), Durability::Sync) = (appended, log.durability()) {
             for i in shards {
                 log.shards[i].sync_through(seq, &log.health)?;
             }

@@ -144,6 +144,14 @@ impl DataFile {
         Ok(())
     }
 
+    /// Cuts the file back to `len` bytes (at most its written length), dropping
+    /// what a failed or undone write left there. Nothing indexed lies beyond `len`.
+    pub(crate) fn cut_to(&self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| Error::io("cut back", &self.path, e))?;
+        self.written.fetch_min(len, Ordering::AcqRel);
+        Ok(())
+    }
+
     pub(crate) fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, offset).map_err(|e| Error::io("read", &self.path, e))?;

@@ -46,6 +46,11 @@ impl Health {
         }
     }
 
+    /// Undoes `close` when closing failed for want of space.
+    pub(crate) fn reopen(&self) {
+        let _ = self.state.compare_exchange(CLOSED, OPEN, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     pub(crate) fn close(&self) {
         self.state.store(CLOSED, Ordering::Release);
     }

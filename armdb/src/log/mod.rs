@@ -9,7 +9,7 @@ mod format;
 pub(crate) mod fsio;
 #[cfg(test)]
 mod golden;
-mod health;
+pub(crate) mod health;
 mod hint;
 mod lock;
 mod manifest;
@@ -25,6 +25,7 @@ pub(crate) use format::{
     HINT_SUFFIX, RESERVED_TREE_ID, TMP_SUFFIX, encode_entry, entry_len, log_file_name, parse_log_file_name,
     shard_dir_name,
 };
+pub(crate) use health::Health;
 pub(crate) use hint::{hint_path, load_hint, write_hint};
 pub(crate) use lock::DirLock;
 pub(crate) use manifest::{MAX_RETIRING, Manifest};

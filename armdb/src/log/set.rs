@@ -245,7 +245,19 @@ impl LogSet {
             self.health.close();
             if was_healthy.is_ok() {
                 for w in &mut all {
-                    w.flush().inspect_err(|e| self.health.poison(e))?;
+                    if let Err(e) = w.flush() {
+                        if !e.is_no_space() {
+                            self.health.poison(&e);
+                            return Err(e);
+                        }
+                        // A full disk: the acknowledged writes stay buffered and
+                        // the log stays open; the flusher (and the last handle's
+                        // drop) write them once space returns.
+                        self.health.reopen();
+                        drop(all);
+                        self.restart_flusher();
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -255,6 +267,14 @@ impl LogSet {
         };
         lock(&self.dir_lock).take();
         synced
+    }
+
+    fn restart_flusher(&self) {
+        let Durability::Buffered { flush_every } = self.durability else { return };
+        match spawn_flusher(Arc::clone(&self.shards), Arc::clone(&self.health), flush_every) {
+            Ok(f) => *lock(&self.flusher) = Some(f),
+            Err(e) => tracing::error!(error = %e, "cannot restart the background flusher"),
+        }
     }
 
     fn stop_flusher(&self) {

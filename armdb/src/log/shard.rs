@@ -39,14 +39,39 @@ impl Writer {
         self.buf_start + self.buf.len() as u64
     }
 
+    /// Writes the buffer to the active file. A failed write may leave part of
+    /// the buffer past the file's end, where a later, shorter write would not
+    /// cover it (a torn entry in the middle of the log, or whole entries of a
+    /// refused write): it is cut off before the error returns. If even that
+    /// fails, the error returned is the cut's, which poisons.
     pub(crate) fn flush(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.active.append_at(self.buf_start, &self.buf)?;
+        if let Err(e) = self.active.append_at(self.buf_start, &self.buf) {
+            self.active.cut_to(self.buf_start)?;
+            return Err(e);
+        }
         self.buf_start += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
+    }
+
+    /// Undoes every append since the end offset was `start` (no index points
+    /// there): drops buffered bytes, and cuts the file if they reached it.
+    pub(crate) fn undo_to(&mut self, start: u64) -> Result<()> {
+        if start >= self.buf_start {
+            self.buf.truncate((start - self.buf_start) as usize);
+            return Ok(());
+        }
+        self.buf.clear();
+        self.active.cut_to(start)?;
+        self.buf_start = start;
+        Ok(())
+    }
+
+    pub(crate) fn end_offset(&self) -> u64 {
+        self.end()
     }
 }
 

@@ -79,6 +79,10 @@ pub(super) fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
             files.insert(id, file);
         }
     }
+    // A file the previous run created may still lack a durable directory entry
+    // (its directory fsync was to come with a later sync): make every name this
+    // open found durable, so that syncing a file's data from now on is enough.
+    fsio::sync_dir(fs, &dir)?;
     let active = match active {
         Some(a) => a,
         None => {

@@ -250,7 +250,7 @@ impl Batch {
                     .map(|(&i, loc)| (ops[i].tree_id(), ops[i].key_bytes(), i, loc))
                     .collect();
                 if order.len() >= SORT_APPLY_FROM {
-                    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+                    order.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
                 }
                 let order: Vec<(usize, Loc)> = order.into_iter().map(|(_, _, i, loc)| (i, loc)).collect();
                 for (i, loc) in order {

@@ -87,6 +87,7 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
         // than random ones (its search paths stay in cache).
         let mut entries: Vec<_> = init.staged.iter().flat_map(|part| part.entries()).collect();
         entries.sort_unstable_by(|a, b| a.key.cmp(b.key));
+        core.index.reserve(entries.len());
         for e in &entries {
             core.index.insert(K::decode(e.key), value_of(e)?);
         }

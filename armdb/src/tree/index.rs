@@ -166,6 +166,13 @@ where
         }
     }
 
+    /// Makes room for `additional` more keys in the keydir (it grows by copying).
+    pub(crate) fn reserve(&self, additional: usize) {
+        if let Layout::Keyed { keydir, .. } = &self.layout {
+            keydir.pin().reserve(additional);
+        }
+    }
+
     /// Caller holds the key's shard lock.
     pub(crate) fn insert(&self, key: K, value: V) {
         match &self.layout {

@@ -41,10 +41,10 @@ impl<R: Record> BatchOp for TypedPut<R> {
         self.claims = Some(self.core.claim_unique(&record, self.old.as_deref())?);
         Ok(true)
     }
-    fn value(&self) -> Option<&[u8]> {
+    fn value<'a>(&'a self, _: &'a [u8]) -> Option<&'a [u8]> {
         self.prepared.as_ref().ok().map(|(bytes, _)| bytes.as_slice())
     }
-    fn apply(&mut self, loc: Loc) {
+    fn apply(&mut self, loc: Loc, _: &[u8]) {
         let Ok((_, record)) = &self.prepared else { return };
         self.core.core.install(self.key, TypedSlot { loc, value: Arc::clone(record) });
         // The claims stay taken: the write happened.
@@ -76,10 +76,10 @@ impl<R: Record> BatchOp for TypedDelete<R> {
         self.old = self.core.core.index.get(&self.key).map(|s| s.value);
         Ok(self.old.is_some())
     }
-    fn value(&self) -> Option<&[u8]> {
+    fn value<'a>(&'a self, _: &'a [u8]) -> Option<&'a [u8]> {
         None
     }
-    fn apply(&mut self, loc: Loc) {
+    fn apply(&mut self, loc: Loc, _: &[u8]) {
         self.core.core.uninstall(&self.key, loc);
         self.core.index_replace(self.key, self.old.as_deref(), None);
     }
