@@ -119,6 +119,22 @@ pub use tree::{Batch, ConstTree, VarTree};
 pub use typed::codec;
 #[doc(hidden)]
 pub use typed::private as __private;
+
+/// Internals that the micro-benchmarks (`bench/benches/hot_paths.rs`) time.
+/// Not an API: no stability promise.
+#[doc(hidden)]
+pub mod __bench {
+    /// Appends one entry (header, key, value, padding) to `out`, as the write path does.
+    pub fn encode_entry(out: &mut Vec<u8>, seq: u64, tree: u32, key: &[u8], value: &[u8]) {
+        crate::log::encode_entry(out, seq, tree, 0, key, Some(value));
+    }
+
+    /// Checks one entry's header and payload CRCs, as a read from disk does;
+    /// returns its value length.
+    pub fn decode_entry(bytes: &[u8]) -> Option<usize> {
+        crate::log::decode_entry(bytes).ok().map(|e| e.value.map_or(0, <[u8]>::len))
+    }
+}
 pub use typed::{FindBy, Index, IndexBuf, IndexDef, IndexValue, Record, TypedTree};
 
 /// Derives [`Record`] for a struct with named fields, making it a typed tree.

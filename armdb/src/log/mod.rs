@@ -22,8 +22,8 @@ pub(crate) use catalog::{Catalog, TreeDef, TreeKind, TreeShape};
 pub(crate) use file::{DataFile, Loc};
 pub(crate) use format::{
     BatchMarker, ENTRY_HEADER_LEN, EntryHeader, EntryRef, FILE_HEADER_LEN, FLAG_BATCH, FileHeader, FileKind,
-    HINT_SUFFIX, RESERVED_TREE_ID, TMP_SUFFIX, encode_entry, entry_len, log_file_name, parse_log_file_name,
-    shard_dir_name,
+    HINT_SUFFIX, RESERVED_TREE_ID, TMP_SUFFIX, decode_entry, encode_entry, entry_len, log_file_name,
+    parse_log_file_name, shard_dir_name,
 };
 pub(crate) use health::Health;
 pub(crate) use hint::{hint_path, load_hint, write_hint};
