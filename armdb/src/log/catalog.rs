@@ -128,7 +128,8 @@ impl Catalog {
         if count > MAX_TREES {
             return Err(bad(12, format!("catalog declares {count} trees")));
         }
-        let mut trees: Vec<TreeDef> = Vec::with_capacity(count);
+        // Never allocate what the file merely declares: each tree takes bytes.
+        let mut trees: Vec<TreeDef> = Vec::with_capacity(count.min(body.len() / 8));
         for _ in 0..count {
             let at = r.position();
             let id = r.u32().map_err(short)?;

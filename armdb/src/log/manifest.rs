@@ -108,6 +108,9 @@ impl Manifest {
         let dropped = r.u32().map_err(short)? as usize;
         let db_id = r.u64().map_err(short)?;
         let durable_seq = r.u64().map_err(short)?;
+        if durable_seq > super::format::MAX_SEQ {
+            return Err(bad(format!("durable seq {durable_seq} exceeds the largest seq")));
+        }
         let retiring = r.u32().map_err(short)? as usize;
         if r.u32().map_err(short)? != 0 {
             return Err(bad("reserved manifest bytes are not zero".into()));

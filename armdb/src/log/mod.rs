@@ -30,5 +30,5 @@ pub(crate) use hint::{hint_path, load_hint, write_hint};
 pub(crate) use lock::DirLock;
 pub(crate) use manifest::{MAX_RETIRING, Manifest};
 pub(crate) use scan::{Scanner, Step};
-pub(crate) use set::LogSet;
+pub(crate) use set::{LogSet, shard_of};
 pub(crate) use shard::{Appender, FileTable, Shard, ShardState};

@@ -336,11 +336,9 @@ pub(crate) fn check_value_len(value: Option<&[u8]>) -> Result<()> {
 
 /// Takes the next seq.
 pub(crate) fn next_seq(seq: &AtomicU64) -> Result<u64> {
-    let s = seq.fetch_add(1, Ordering::Relaxed);
-    if s > MAX_SEQ {
-        return Err(Error::InvalidArgument("sequence numbers are exhausted".into()));
-    }
-    Ok(s)
+    // Never past MAX_SEQ, however often an exhausted counter is asked.
+    seq.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| (s <= MAX_SEQ).then_some(s + 1))
+        .map_err(|_| Error::InvalidArgument("sequence numbers are exhausted".into()))
 }
 
 impl Shard {

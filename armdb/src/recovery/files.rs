@@ -94,7 +94,9 @@ pub(super) fn recover_shard(ctx: &Ctx<'_>, shard: u16) -> Result<ShardOutcome> {
             )?;
             file.sync()?;
             fsio::sync_dir(fs, &dir)?;
-            next_file_id = id + 1;
+            next_file_id = id.checked_add(1).ok_or_else(|| {
+                Error::invalid(dir.join(log_file_name(id)), 0, "data file id leaves no id for the next file")
+            })?;
             files.insert(id, Arc::clone(&file));
             file
         }

@@ -49,6 +49,7 @@ struct Ctx<'a> {
     dropped: std::collections::HashSet<u64>,
     trees: HashMap<u32, &'a TreeDef>,
     policy: CorruptionPolicy,
+    shards: usize,
 }
 
 /// What one shard's files held.
@@ -108,6 +109,7 @@ pub(crate) fn recover(
         dropped: manifest.dropped_batches.iter().copied().collect(),
         trees: catalog.trees.iter().map(|t| (t.id, t)).collect(),
         policy: config.corruption,
+        shards: usize::from(manifest.shards),
     };
     let shards = usize::from(manifest.shards);
     let outcomes = per_shard(shards, |i| files::recover_shard(&ctx, i as u16));
@@ -260,6 +262,18 @@ impl Found {
             return Ok(());
         }
         let def = match ctx.check(e) {
+            // A key lives in its home shard only; one found elsewhere (a file
+            // of another shard under this one's name) would compete with its
+            // real versions without a seq order between them.
+            Ok(def) if crate::log::shard_of(def.id, e.key, ctx.shards) != usize::from(loc.shard) => {
+                let kind = CorruptionKind::Invalid(format!(
+                    "entry of tree {:?} belongs to shard {}, found in shard {}",
+                    def.name,
+                    crate::log::shard_of(def.id, e.key, ctx.shards),
+                    loc.shard
+                ));
+                return ctx.damaged(&mut self.report, path, u64::from(loc.offset), kind);
+            }
             Ok(def) => def,
             Err(kind) => return ctx.damaged(&mut self.report, path, u64::from(loc.offset), kind),
         };

@@ -163,10 +163,14 @@ impl<K: Key, V: Slot> ErasedTree for TreeCore<K, V> {
     }
 
     fn live_loc(&self, key: &[u8]) -> Option<Loc> {
-        self.index.get(&K::decode(key)).map(|v| v.loc())
+        // A key of another length (damage recovery skipped) is nobody's live entry.
+        (key.len() == K::LEN).then(|| self.index.get(&K::decode(key)).map(|v| v.loc())).flatten()
     }
 
     fn relocate(&self, key: &[u8], from: Loc, to: Loc) -> bool {
+        if key.len() != K::LEN {
+            return false;
+        }
         let key = K::decode(key);
         match self.index.get(&key) {
             Some(v) if v.loc() == from => {
