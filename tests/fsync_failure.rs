@@ -29,119 +29,36 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use armdb::fs::{Fault, FaultError, Loss, OpKind, SimFs};
-use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, Error, VarTree};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use armdb::{Config, Db, Durability, Error};
 
-use support::TreesModel;
+use support::workload::{
+    self, KEYS, Model, Open, ROOT, Step, apply_step, assert_state, const_value, diff, panic_message,
+    step_name,
+};
 
 const DEFAULT_SEED: u64 = 0x00F5_7C00_0002;
-/// The database directory on the simulated file system.
-const ROOT: &str = "/db";
 /// The workload must make at least this many file fsyncs (the brief's k range).
 const MIN_SYNCS: u64 = 200;
-/// Keys of each tree are drawn from `0..KEYS`.
-const KEYS: u32 = 60;
-
-type Model = TreesModel<u32, 16, u64>;
 
 // ---------------------------------------------------------------------------
 // The workload
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-enum Write {
-    PutConst(u32, [u8; 16]),
-    DelConst(u32),
-    PutVar(u64, Vec<u8>),
-    DelVar(u64),
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    One(Write),
-    Batch(Vec<Write>),
-    Compact,
-    /// `close()`, then `Db::open` again (no power cut).
-    Reopen,
-}
-
-fn const_value(key: u32, version: u32) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..4].copy_from_slice(&key.to_le_bytes());
-    v[4..8].copy_from_slice(&version.to_le_bytes());
-    let sum = support::fnv1a64(&v[..8]);
-    v[8..].copy_from_slice(&sum.to_le_bytes());
-    v
-}
-
-fn var_value(key: u64, version: u32) -> Vec<u8> {
-    let mut head = Vec::new();
-    head.extend_from_slice(&key.to_le_bytes());
-    head.extend_from_slice(&version.to_le_bytes());
-    let sum = support::fnv1a64(&head);
-    let len = 12 + (sum % 500) as usize;
-    let mut v = head;
-    v.resize(len, (sum >> 8) as u8 | 1);
-    v
-}
-
-fn random_write(rng: &mut SmallRng, version: u32) -> Write {
-    let key = rng.random_range(0..KEYS);
-    match rng.random_range(0..100) {
-        0..40 => Write::PutConst(key, const_value(key, version)),
-        40..80 => Write::PutVar(u64::from(key), var_value(u64::from(key), version)),
-        80..90 => Write::DelConst(key),
-        _ => Write::DelVar(u64::from(key)),
-    }
-}
-
-/// 300 steps: single writes and batches, `compact()` at steps 100 and 200, a
-/// close and reopen at steps 150 and 260.
+/// 300 steps (`workload::random_steps`): single writes and batches,
+/// `compact()` at steps 80, 130 and 200, a close and reopen at steps 160 and 260.
 fn workload(seed: u64) -> Vec<Step> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..300u32)
-        .map(|i| match i {
-            80 | 130 | 200 => Step::Compact,
-            160 | 260 => Step::Reopen,
-            _ if rng.random_range(0..100) < 18 => {
-                let n = rng.random_range(2..=6);
-                Step::Batch((0..n).map(|_| random_write(&mut rng, i)).collect())
-            }
-            _ => Step::One(random_write(&mut rng, i)),
-        })
-        .collect()
-}
-
-fn apply(model: &mut Model, w: &Write) {
-    match w {
-        Write::PutConst(k, v) => {
-            model.consts.insert(*k, *v);
-        }
-        Write::DelConst(k) => {
-            model.consts.remove(k);
-        }
-        Write::PutVar(k, v) => {
-            model.var.insert(*k, v.clone());
-        }
-        Write::DelVar(k) => {
-            model.var.remove(k);
-        }
-    }
+    workload::random_steps(seed, |i| match i {
+        80 | 130 | 200 => Some(Step::Compact),
+        160 | 260 => Some(Step::Reopen),
+        _ => None,
+    })
 }
 
 /// The model after a step (unchanged for compaction and reopen).
 fn applied(model: &Model, step: &Step) -> Model {
     let mut next = model.clone();
-    match step {
-        Step::One(w) => apply(&mut next, w),
-        Step::Batch(ws) => ws.iter().for_each(|w| apply(&mut next, w)),
-        Step::Compact | Step::Reopen => {}
-    }
+    apply_step(&mut next, step);
     next
 }
 
@@ -149,80 +66,15 @@ fn applied(model: &Model, step: &Step) -> Model {
 // The database
 // ---------------------------------------------------------------------------
 
+/// `workload::config` in `Durability::Sync` mode: two shards, 4 KiB files, no
+/// value cache, no background compaction.
 fn config(sim: &SimFs) -> Config {
-    Config {
-        fs: Arc::new(sim.clone()),
-        shards: 2,
-        max_file_size: 4096,
-        durability: Durability::Sync,
-        // Reads go to the (simulated) disk, so a lost or torn value cannot hide in a cache.
-        value_cache_bytes: 0,
-        // Only `compact()` compacts: the fsyncs of a run are deterministic.
-        compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
-        ..Config::default()
-    }
+    workload::config(sim, Durability::Sync)
 }
 
-struct Open {
-    db: Db,
-    consts: ConstTree<u32, 16>,
-    var: VarTree<u64>,
-}
-
+/// Opens the database and its trees with [`config`].
 fn open(sim: &SimFs) -> armdb::Result<Open> {
-    let db = Db::open(ROOT, config(sim))?;
-    let consts = db.const_tree::<u32, 16>("consts")?;
-    let var = db.var_tree::<u64>("var")?;
-    Ok(Open { db, consts, var })
-}
-
-impl Open {
-    fn write(&self, w: &Write) -> armdb::Result<()> {
-        match w {
-            Write::PutConst(k, v) => self.consts.put(k, v).map(drop),
-            Write::DelConst(k) => self.consts.delete(k).map(drop),
-            Write::PutVar(k, v) => self.var.put(k, v),
-            Write::DelVar(k) => self.var.delete(k).map(drop),
-        }
-    }
-
-    fn batch(&self, ws: &[Write]) -> armdb::Result<()> {
-        let mut b = self.db.batch();
-        for w in ws {
-            match w {
-                Write::PutConst(k, v) => b.put_const(&self.consts, k, v),
-                Write::DelConst(k) => b.delete_const(&self.consts, k),
-                Write::PutVar(k, v) => b.put_var(&self.var, k, v),
-                Write::DelVar(k) => b.delete_var(&self.var, k),
-            }
-        }
-        b.commit()
-    }
-
-    /// Runs a step other than `Reopen`.
-    fn run(&self, step: &Step) -> armdb::Result<()> {
-        match step {
-            Step::One(w) => self.write(w),
-            Step::Batch(ws) => self.batch(ws),
-            Step::Compact => self.db.compact().map(drop),
-            Step::Reopen => unreachable!("the caller reopens"),
-        }
-    }
-
-    /// Both trees as iteration returns them; panics on a read error.
-    fn state(&self) -> Model {
-        Model {
-            consts: self.consts.iter().collect(),
-            var: support::var_pairs(self.var.iter(), "iterate the var tree").into_iter().collect(),
-        }
-    }
-
-    /// Closes the database, dropping every handle.
-    fn close(self) -> armdb::Result<()> {
-        let Open { db, consts, var } = self;
-        drop((consts, var));
-        db.close()
-    }
+    workload::open(sim, Durability::Sync)
 }
 
 /// Checks point reads of every key against the acknowledged state `model`:
@@ -455,49 +307,6 @@ fn run(steps: &[Step], arm: &Arm, label: &str) -> RunReport {
     report
 }
 
-fn step_name(step: &Step) -> &'static str {
-    match step {
-        Step::One(Write::PutConst(..)) => "const put",
-        Step::One(Write::DelConst(..)) => "const delete",
-        Step::One(Write::PutVar(..)) => "var put",
-        Step::One(Write::DelVar(..)) => "var delete",
-        Step::Batch(_) => "batch",
-        Step::Compact => "compact",
-        Step::Reopen => "close and reopen",
-    }
-}
-
-/// Panics with `what` and the keys on which `got` differs from `want`.
-fn assert_state(got: &Model, want: &Model, what: &str) {
-    assert!(got == want, "{what}: the state differs from the model on {}", diff(want, got));
-}
-
-/// The keys on which two states differ, each with (wanted, found), for failure
-/// messages; a var value shows as its key, version and length.
-fn diff(want: &Model, got: &Model) -> String {
-    fn keys<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> Vec<K> {
-        let mut ks: Vec<K> = a.keys().chain(b.keys()).copied().filter(|k| a.get(k) != b.get(k)).collect();
-        ks.sort_unstable();
-        ks.dedup();
-        ks
-    }
-    let c = |v: Option<&[u8; 16]>| v.map(|v| u32::from_le_bytes([v[4], v[5], v[6], v[7]]));
-    let v = |v: Option<&Vec<u8>>| {
-        v.map(|v| (v.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])), v.len()))
-    };
-    let consts: Vec<String> = keys(&want.consts, &got.consts)
-        .into_iter()
-        .map(|k| format!("{k}: want version {:?}, found {:?}", c(want.consts.get(&k)), c(got.consts.get(&k))))
-        .collect();
-    let var: Vec<String> = keys(&want.var, &got.var)
-        .into_iter()
-        .map(|k| {
-            format!("{k}: want (version, len) {:?}, found {:?}", v(want.var.get(&k)), v(got.var.get(&k)))
-        })
-        .collect();
-    format!("const keys [{}]; var keys [{}]", consts.join("; "), var.join("; "))
-}
-
 /// Totals over a sweep, printed at its end.
 #[derive(Debug, Default)]
 struct Tally {
@@ -564,15 +373,6 @@ fn sweep(steps: &[Step], at: usize, op: OpKind, ks: impl Iterator<Item = u64>, n
         tally.failures.len()
     );
     tally
-}
-
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The number of k values to sweep out of `total`: all of them unless `ARMDB_OPS` says fewer.

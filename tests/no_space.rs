@@ -34,28 +34,21 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use armdb::fs::{Fault, FaultError, Loss, OpKind, SimFs};
-use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, Error, VarTree};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use armdb::{CompactionConfig, Config, Db, Durability, Error};
 
-use support::TreesModel;
+use support::workload::{
+    self, KEYS, Model, Open, ROOT, Step, apply_step, assert_state, config, const_value, open, panic_message,
+    step_name, var_value,
+};
 
 const DEFAULT_SEED: u64 = 0x00E0_05FC_0003;
-/// The database directory on the simulated file system.
-const ROOT: &str = "/db";
-/// Keys of each tree are drawn from `0..KEYS`.
-const KEYS: u32 = 60;
 /// Steps run with the disk still full after the first failed call.
 const FULL_STEPS: usize = 4;
 /// Under CI, each sweep runs at most this many k values.
 const CI_KS: u64 = 100;
-
-type Model = TreesModel<u32, 16, u64>;
 
 /// The three durability modes; `Buffered` never flushes by itself within a run
 /// (the test flushes explicitly, so the calls a run makes are deterministic).
@@ -69,196 +62,22 @@ const MODES: [(&str, Durability); 3] = [
 // The workload
 // ---------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-enum Write {
-    PutConst(u32, [u8; 16]),
-    DelConst(u32),
-    PutVar(u64, Vec<u8>),
-    DelVar(u64),
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    One(Write),
-    Batch(Vec<Write>),
-    Flush,
-    Sync,
-    Compact,
-    /// `close()`, then `Db::open` again (no power cut).
-    Reopen,
-}
-
-fn const_value(key: u32, version: u32) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..4].copy_from_slice(&key.to_le_bytes());
-    v[4..8].copy_from_slice(&version.to_le_bytes());
-    let sum = support::fnv1a64(&v[..8]);
-    v[8..].copy_from_slice(&sum.to_le_bytes());
-    v
-}
-
-fn var_value(key: u64, version: u32) -> Vec<u8> {
-    let mut head = Vec::new();
-    head.extend_from_slice(&key.to_le_bytes());
-    head.extend_from_slice(&version.to_le_bytes());
-    let sum = support::fnv1a64(&head);
-    let len = 12 + (sum % 500) as usize;
-    let mut v = head;
-    v.resize(len, (sum >> 8) as u8 | 1);
-    v
-}
-
-fn random_write(rng: &mut SmallRng, version: u32) -> Write {
-    let key = rng.random_range(0..KEYS);
-    match rng.random_range(0..100) {
-        0..40 => Write::PutConst(key, const_value(key, version)),
-        40..80 => Write::PutVar(u64::from(key), var_value(u64::from(key), version)),
-        80..90 => Write::DelConst(key),
-        _ => Write::DelVar(u64::from(key)),
-    }
-}
-
-/// 300 steps: single writes and batches, a `flush()` every 25 steps and a
-/// `sync()` every 40, `compact()` at steps 60, 120 and 230, a close and reopen
-/// at steps 150, 190 and 270.
+/// 300 steps (`workload::random_steps`): single writes and batches, a `flush()`
+/// every 25 steps and a `sync()` every 40, `compact()` at steps 60, 120 and 230,
+/// a close and reopen at steps 150, 190 and 270.
 fn workload(seed: u64) -> Vec<Step> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    (0..300u32)
-        .map(|i| match i {
-            60 | 120 | 230 => Step::Compact,
-            150 | 190 | 270 => Step::Reopen,
-            _ if i % 25 == 24 => Step::Flush,
-            _ if i % 40 == 39 => Step::Sync,
-            _ if rng.random_range(0..100) < 18 => {
-                let n = rng.random_range(2..=6);
-                Step::Batch((0..n).map(|_| random_write(&mut rng, i)).collect())
-            }
-            _ => Step::One(random_write(&mut rng, i)),
-        })
-        .collect()
-}
-
-fn apply(model: &mut Model, w: &Write) {
-    match w {
-        Write::PutConst(k, v) => {
-            model.consts.insert(*k, *v);
-        }
-        Write::DelConst(k) => {
-            model.consts.remove(k);
-        }
-        Write::PutVar(k, v) => {
-            model.var.insert(*k, v.clone());
-        }
-        Write::DelVar(k) => {
-            model.var.remove(k);
-        }
-    }
-}
-
-/// Applies a step that succeeded to the model.
-fn apply_step(model: &mut Model, step: &Step) {
-    match step {
-        Step::One(w) => apply(model, w),
-        Step::Batch(ws) => ws.iter().for_each(|w| apply(model, w)),
-        Step::Flush | Step::Sync | Step::Compact | Step::Reopen => {}
-    }
-}
-
-fn step_name(step: &Step) -> &'static str {
-    match step {
-        Step::One(Write::PutConst(..)) => "const put",
-        Step::One(Write::DelConst(..)) => "const delete",
-        Step::One(Write::PutVar(..)) => "var put",
-        Step::One(Write::DelVar(..)) => "var delete",
-        Step::Batch(_) => "batch",
-        Step::Flush => "flush",
-        Step::Sync => "sync",
-        Step::Compact => "compact",
-        Step::Reopen => "close and reopen",
-    }
+    workload::random_steps(seed, |i| match i {
+        60 | 120 | 230 => Some(Step::Compact),
+        150 | 190 | 270 => Some(Step::Reopen),
+        _ if i % 25 == 24 => Some(Step::Flush),
+        _ if i % 40 == 39 => Some(Step::Sync),
+        _ => None,
+    })
 }
 
 // ---------------------------------------------------------------------------
-// The database
+// Checks
 // ---------------------------------------------------------------------------
-
-fn config(sim: &SimFs, durability: Durability) -> Config {
-    Config {
-        fs: Arc::new(sim.clone()),
-        shards: 2,
-        max_file_size: 4096,
-        durability,
-        // Reads go to the (simulated) disk, so a torn value cannot hide in a cache.
-        value_cache_bytes: 0,
-        // Only `compact()` compacts: the calls a run makes are deterministic.
-        compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
-        ..Config::default()
-    }
-}
-
-struct Open {
-    db: Db,
-    consts: ConstTree<u32, 16>,
-    var: VarTree<u64>,
-}
-
-fn open(sim: &SimFs, durability: Durability) -> armdb::Result<Open> {
-    let db = Db::open(ROOT, config(sim, durability))?;
-    let consts = db.const_tree::<u32, 16>("consts")?;
-    let var = db.var_tree::<u64>("var")?;
-    Ok(Open { db, consts, var })
-}
-
-impl Open {
-    fn write(&self, w: &Write) -> armdb::Result<()> {
-        match w {
-            Write::PutConst(k, v) => self.consts.put(k, v).map(drop),
-            Write::DelConst(k) => self.consts.delete(k).map(drop),
-            Write::PutVar(k, v) => self.var.put(k, v),
-            Write::DelVar(k) => self.var.delete(k).map(drop),
-        }
-    }
-
-    fn batch(&self, ws: &[Write]) -> armdb::Result<()> {
-        let mut b = self.db.batch();
-        for w in ws {
-            match w {
-                Write::PutConst(k, v) => b.put_const(&self.consts, k, v),
-                Write::DelConst(k) => b.delete_const(&self.consts, k),
-                Write::PutVar(k, v) => b.put_var(&self.var, k, v),
-                Write::DelVar(k) => b.delete_var(&self.var, k),
-            }
-        }
-        b.commit()
-    }
-
-    /// Runs a step other than `Reopen`.
-    fn run(&self, step: &Step) -> armdb::Result<()> {
-        match step {
-            Step::One(w) => self.write(w),
-            Step::Batch(ws) => self.batch(ws),
-            Step::Flush => self.db.flush(),
-            Step::Sync => self.db.sync(),
-            Step::Compact => self.db.compact().map(drop),
-            Step::Reopen => unreachable!("the caller reopens"),
-        }
-    }
-
-    /// Both trees as iteration returns them; panics on a read error.
-    fn state(&self) -> Model {
-        Model {
-            consts: self.consts.iter().collect(),
-            var: support::var_pairs(self.var.iter(), "iterate the var tree").into_iter().collect(),
-        }
-    }
-
-    /// Closes the database, dropping every handle.
-    fn close(self) -> armdb::Result<()> {
-        let Open { db, consts, var } = self;
-        drop((consts, var));
-        db.close()
-    }
-}
 
 /// Asserts that point reads, ranges in both directions and iteration of both
 /// trees show exactly `model`.
@@ -280,37 +99,6 @@ fn check_live(h: &Open, model: &Model, what: &str) {
     assert!(support::var_pairs(h.var.range(lo..=hi), what) == want, "{what}: var range");
     let rev: Vec<(u64, Vec<u8>)> = want.into_iter().rev().collect();
     assert!(support::var_pairs(h.var.range(lo..=hi).rev(), what) == rev, "{what}: var range reversed");
-}
-
-/// Panics with `what` and the keys on which `got` differs from `want`.
-fn assert_state(got: &Model, want: &Model, what: &str) {
-    assert!(got == want, "{what}: the state differs from the model on {}", diff(want, got));
-}
-
-/// The keys on which two states differ, each with (wanted, found), for failure
-/// messages; a var value shows as its version and length.
-fn diff(want: &Model, got: &Model) -> String {
-    fn keys<K: Ord + Copy, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> Vec<K> {
-        let mut ks: Vec<K> = a.keys().chain(b.keys()).copied().filter(|k| a.get(k) != b.get(k)).collect();
-        ks.sort_unstable();
-        ks.dedup();
-        ks
-    }
-    let c = |v: Option<&[u8; 16]>| v.map(|v| u32::from_le_bytes([v[4], v[5], v[6], v[7]]));
-    let v = |v: Option<&Vec<u8>>| {
-        v.map(|v| (v.get(8..12).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])), v.len()))
-    };
-    let consts: Vec<String> = keys(&want.consts, &got.consts)
-        .into_iter()
-        .map(|k| format!("{k}: want version {:?}, found {:?}", c(want.consts.get(&k)), c(got.consts.get(&k))))
-        .collect();
-    let var: Vec<String> = keys(&want.var, &got.var)
-        .into_iter()
-        .map(|k| {
-            format!("{k}: want (version, len) {:?}, found {:?}", v(want.var.get(&k)), v(got.var.get(&k)))
-        })
-        .collect();
-    format!("const keys [{}]; var keys [{}]", consts.join("; "), var.join("; "))
 }
 
 // ---------------------------------------------------------------------------
@@ -504,15 +292,6 @@ fn run(steps: &[Step], durability: Durability, fault: Fault, label: &str) -> Run
     check_live(&h, &model, &format!("{label}: after the power cut"));
     h.close().unwrap_or_else(|e| panic!("{label}: close after the power cut: {e}"));
     report
-}
-
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// The k values of a sweep over `total` calls: every one locally; under CI at

@@ -1,11 +1,14 @@
 //! Helpers shared by the integration tests: the seed and the CI scale, checksums
 //! and random ranges, reading trees back as `BTreeMap` models, the files of a
 //! database directory, and the on-disk format of `docs/format.md` as the crash
-//! and corruption tests walk it.
+//! and corruption tests walk it; and, in [`workload`], the workload of the
+//! fault-injection suites (`fsync_failure`, `no_space`).
 //!
 //! Each test file includes it with `mod support;`.
 
 #![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
