@@ -19,83 +19,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod fault;
+mod file;
+
+use fault::Armed;
+pub use fault::{Fault, FaultError, OpKind};
+use file::{SimFile, SimLock, inode};
+
 use super::{DirLockGuard, FileSystem, FsFile, OpenMode};
 
 /// Page size of [`Loss::KeepRandomPages`].
 const PAGE: usize = 4096;
-const EIO: i32 = 5;
-const ENOSPC: i32 = 28;
-
-/// The kinds of calls a [`Fault`] can fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OpKind {
-    /// A positional write, or a change of length that grows the file.
-    Write,
-    /// An fsync of a file.
-    Sync,
-    /// An fsync of a directory.
-    SyncDir,
-    /// A rename.
-    Rename,
-    /// The creation of a file (`OpenMode::CreateNew` or `CreateTruncate`).
-    Create,
-    /// A positional read.
-    Read,
-    /// The removal of a file.
-    Remove,
-}
-
-/// The error a [`Fault`] returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultError {
-    /// `EIO`: the device failed.
-    Eio,
-    /// `ENOSPC`: the disk is full.
-    NoSpace,
-}
-
-impl FaultError {
-    fn to_io(self) -> io::Error {
-        match self {
-            Self::Eio => io::Error::from_raw_os_error(EIO),
-            Self::NoSpace => io::Error::from_raw_os_error(ENOSPC),
-        }
-    }
-}
-
-/// Fails the `nth` call of kind `op` (counted from when the fault is injected,
-/// from 1), and with `persist` every later one too until [`SimFs::clear_faults`].
-#[derive(Clone, Debug)]
-pub struct Fault {
-    /// The kind of call to fail.
-    pub op: OpKind,
-    /// Which call of that kind fails first (1 = the next one).
-    pub nth: u64,
-    /// The error returned.
-    pub error: FaultError,
-    /// Keep failing after the `nth` call.
-    pub persist: bool,
-    /// Count and fail only calls on paths containing this text.
-    pub path_contains: Option<String>,
-}
-
-impl Fault {
-    /// The `nth` call of kind `op` fails once with `error`.
-    pub fn once(op: OpKind, nth: u64, error: FaultError) -> Self {
-        Self { op, nth, error, persist: false, path_contains: None }
-    }
-
-    /// From the `nth` call of kind `op` on, every call fails with `error`.
-    pub fn from(op: OpKind, nth: u64, error: FaultError) -> Self {
-        Self { persist: true, ..Self::once(op, nth, error) }
-    }
-
-    /// Restricts the fault to paths containing `text`.
-    pub fn on_paths(mut self, text: &str) -> Self {
-        self.path_contains = Some(text.to_owned());
-        self
-    }
-}
 
 /// What survives a power cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,12 +80,6 @@ struct Inode {
     durable: Vec<u8>,
 }
 
-#[derive(Debug)]
-struct Armed {
-    fault: Fault,
-    seen: u64,
-}
-
 #[derive(Debug, Default)]
 struct State {
     generation: u64,
@@ -180,7 +108,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn not_found(path: &Path) -> io::Error {
+pub(super) fn not_found(path: &Path) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("{} does not exist", path.display()))
 }
 
@@ -394,112 +322,6 @@ impl SplitMix {
     }
 }
 
-/// An open file of a [`SimFs`].
-#[derive(Debug)]
-struct SimFile {
-    state: Arc<Mutex<State>>,
-    path: PathBuf,
-    ino: u64,
-    generation: u64,
-}
-
-impl SimFile {
-    /// Locks the state if the handle is still alive and the power on.
-    fn live(&self) -> io::Result<MutexGuard<'_, State>> {
-        let s = lock(&self.state);
-        s.check_power()?;
-        if s.generation != self.generation {
-            return Err(io::Error::other("file handle from before a power cut"));
-        }
-        Ok(s)
-    }
-}
-
-fn inode<'a>(s: &'a mut State, ino: u64, path: &Path) -> io::Result<&'a mut Inode> {
-    s.inodes.get_mut(&ino).ok_or_else(|| not_found(path))
-}
-
-impl FsFile for SimFile {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let mut s = self.live()?;
-        s.stats.reads += 1;
-        s.fault(OpKind::Read, &self.path)?;
-        let data = &inode(&mut s, self.ino, &self.path)?.data;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        match start.checked_add(buf.len()).and_then(|end| data.get(start..end)) {
-            Some(src) => {
-                buf.copy_from_slice(src);
-                Ok(())
-            }
-            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the file")),
-        }
-    }
-
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        let mut s = self.live()?;
-        s.stats.writes += 1;
-        let fault = s.fault(OpKind::Write, &self.path);
-        let written = if fault.is_err() { &buf[..buf.len() / 2] } else { buf };
-        let data = &mut inode(&mut s, self.ino, &self.path)?.data;
-        let start = offset as usize;
-        if data.len() < start + written.len() {
-            data.resize(start + written.len(), 0);
-        }
-        data[start..start + written.len()].copy_from_slice(written);
-        fault
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        let mut s = self.live()?;
-        s.stats.syncs += 1;
-        s.sync_point()?;
-        if let Err(e) = s.fault(OpKind::Sync, &self.path) {
-            // The kernel may drop the dirty pages of a failed writeback.
-            let i = inode(&mut s, self.ino, &self.path)?;
-            i.data = i.durable.clone();
-            return Err(e);
-        }
-        let i = inode(&mut s, self.ino, &self.path)?;
-        i.durable = i.data.clone();
-        Ok(())
-    }
-
-    fn len(&self) -> io::Result<u64> {
-        let mut s = self.live()?;
-        Ok(inode(&mut s, self.ino, &self.path)?.data.len() as u64)
-    }
-
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        let mut s = self.live()?;
-        s.stats.writes += 1;
-        let grows = len > inode(&mut s, self.ino, &self.path)?.data.len() as u64;
-        if grows {
-            // Only growing a file can run out of space.
-            s.fault(OpKind::Write, &self.path)?;
-        }
-        inode(&mut s, self.ino, &self.path)?.data.resize(len as usize, 0);
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct SimLock {
-    state: Arc<Mutex<State>>,
-    path: PathBuf,
-    generation: u64,
-}
-
-impl DirLockGuard for SimLock {}
-
-impl Drop for SimLock {
-    fn drop(&mut self) {
-        let mut s = lock(&self.state);
-        if s.generation == self.generation {
-            s.locks.remove(&self.path);
-        }
-    }
-}
-
 impl FileSystem for SimFs {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn FsFile>> {
         let mut s = self.state();
@@ -634,98 +456,4 @@ impl FileSystem for SimFs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fs_with_dir() -> SimFs {
-        let fs = SimFs::new();
-        fs.create_dir_all(Path::new("/d")).expect("mkdir");
-        fs.sync_dir(Path::new("/")).expect("sync root");
-        fs
-    }
-
-    #[test]
-    fn only_synced_bytes_and_names_survive_a_power_cut() {
-        let fs = fs_with_dir();
-        let a = fs.open(Path::new("/d/a"), OpenMode::CreateNew).expect("create a");
-        a.write_all_at(b"hello", 0).expect("write");
-        a.sync_data().expect("sync");
-        a.write_all_at(b" world", 5).expect("write");
-        let b = fs.open(Path::new("/d/b"), OpenMode::CreateNew).expect("create b");
-        b.write_all_at(b"x", 0).expect("write");
-        b.sync_data().expect("sync");
-        fs.sync_dir(Path::new("/d")).expect("sync dir");
-        fs.rename(Path::new("/d/b"), Path::new("/d/c")).expect("rename");
-        fs.restart(Loss::DropUnsynced);
-        assert!(a.len().is_err(), "a handle from before the cut is dead");
-        assert_eq!(fs.read_file(Path::new("/d/a")).as_deref(), Some(&b"hello"[..]));
-        assert_eq!(fs.read_file(Path::new("/d/b")).as_deref(), Some(&b"x"[..]), "the rename was not synced");
-        assert_eq!(fs.read_file(Path::new("/d/c")), None);
-    }
-
-    #[test]
-    fn a_file_whose_directory_was_never_synced_is_lost() {
-        let fs = fs_with_dir();
-        let a = fs.open(Path::new("/d/a"), OpenMode::CreateNew).expect("create");
-        a.write_all_at(b"data", 0).expect("write");
-        a.sync_data().expect("sync");
-        fs.restart(Loss::DropUnsynced);
-        assert_eq!(fs.read_file(Path::new("/d/a")), None);
-    }
-
-    #[test]
-    fn the_nth_sync_cuts_the_power() {
-        let fs = fs_with_dir();
-        fs.cut_power_at_sync(2);
-        let a = fs.open(Path::new("/d/a"), OpenMode::CreateNew).expect("create");
-        a.sync_data().expect("first sync");
-        assert!(a.sync_data().is_err());
-        assert!(fs.is_power_cut());
-        assert!(fs.open(Path::new("/d/b"), OpenMode::CreateNew).is_err());
-    }
-
-    #[test]
-    fn faults_fail_the_nth_call_and_leave_half_a_write() {
-        let fs = fs_with_dir();
-        let a = fs.open(Path::new("/d/a"), OpenMode::CreateNew).expect("create");
-        fs.inject(Fault::once(OpKind::Write, 2, FaultError::NoSpace));
-        a.write_all_at(b"1234", 0).expect("first write");
-        let e = a.write_all_at(b"abcd", 4).expect_err("second write fails");
-        assert!(crate::fs::is_no_space(&e));
-        assert_eq!(fs.read_file(Path::new("/d/a")).as_deref(), Some(&b"1234ab"[..]));
-        a.write_all_at(b"abcd", 4).expect("third write");
-        fs.inject(Fault::once(OpKind::Sync, 1, FaultError::Eio));
-        assert!(a.sync_data().is_err());
-        assert_eq!(fs.read_file(Path::new("/d/a")).as_deref(), Some(&b""[..]), "dirty pages dropped");
-    }
-
-    #[test]
-    fn random_pages_keep_whole_pages_of_either_image() {
-        let durable = vec![1u8; PAGE + 10];
-        let written = vec![2u8; 3 * PAGE];
-        for seed in 0..64 {
-            let out = survive(&durable, &written, &mut SplitMix(seed));
-            assert!(out.len() == durable.len() || out.len() == written.len());
-            for (page, chunk) in out.chunks(PAGE).enumerate() {
-                let at = page * PAGE;
-                let from_written =
-                    chunk.iter().enumerate().all(|(i, &b)| written.get(at + i).copied().unwrap_or(0) == b);
-                let from_durable =
-                    chunk.iter().enumerate().all(|(i, &b)| durable.get(at + i).copied().unwrap_or(0) == b);
-                assert!(from_written || from_durable, "seed {seed} page {page}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_lock_is_exclusive_until_dropped_or_restart() {
-        let fs = fs_with_dir();
-        let l = fs.try_lock(Path::new("/d/LOCK")).expect("lock").expect("free");
-        assert!(fs.try_lock(Path::new("/d/LOCK")).expect("lock").is_none());
-        drop(l);
-        let l2 = fs.try_lock(Path::new("/d/LOCK")).expect("lock").expect("free again");
-        fs.restart(Loss::DropUnsynced);
-        assert!(fs.try_lock(Path::new("/d/LOCK")).expect("lock").is_some());
-        drop(l2);
-    }
-}
+mod tests;
