@@ -29,8 +29,9 @@
 //!
 //! Sizes: `MUTATIONS` per target, `support::op_count(ci, local)`, so that the
 //! whole file takes well under 30 s with `CI=true`; `ARMDB_OPS` overrides it
-//! and `ARMDB_SEED` the seed (printed). `write_seed_corpus` (ignored)
-//! regenerates `fuzz/corpus/` from the harness's pristine database.
+//! and `ARMDB_SEED` the seed (printed). `seed_corpus_is_current` checks
+//! `fuzz/corpus/` against the harness's pristine database
+//! (`ARMDB_WRITE_SEED_CORPUS=1` regenerates it).
 
 mod support;
 
@@ -411,13 +412,13 @@ fn regression_compaction_of_a_key_of_another_length() {
     }
 }
 
-/// Replays one input: `ARMDB_FUZZ_REPLAY=<target>:<file> cargo test --test
-/// fuzz_smoke -- --ignored --nocapture replay` (`ARMDB_FUZZ_KNOWN_ISSUES=run`
-/// to replay an input of a known issue too).
+/// Replays one input when `ARMDB_FUZZ_REPLAY=<target>:<file>` names one:
+/// `ARMDB_FUZZ_REPLAY=data_file:crash-123 cargo test --test fuzz_smoke --
+/// --nocapture replay` (`ARMDB_FUZZ_KNOWN_ISSUES=tolerate` for the old
+/// leniency). Without the variable it has nothing to replay.
 #[test]
-#[ignore = "replays the input ARMDB_FUZZ_REPLAY names"]
 fn replay() {
-    let spec = std::env::var("ARMDB_FUZZ_REPLAY").expect("ARMDB_FUZZ_REPLAY=<target>:<file>");
+    let Ok(spec) = std::env::var("ARMDB_FUZZ_REPLAY") else { return };
     let (name, file) = spec.split_once(':').expect("ARMDB_FUZZ_REPLAY=<target>:<file>");
     let target = Target::ALL.into_iter().find(|t| t.name() == name).expect("a target name");
     let input = std::fs::read(file).expect("read the input");
@@ -426,16 +427,23 @@ fn replay() {
     }
 }
 
-/// Regenerates the committed seed corpus `fuzz/corpus/<target>/` from the
-/// harness's pristine database: `cargo test --test fuzz_smoke -- --ignored write_seed_corpus`.
+/// The committed seed corpus `fuzz/corpus/<target>/` is exactly what the
+/// harness's pristine database yields, so the fuzzers start from the current
+/// format. After a format change, regenerate it with
+/// `ARMDB_WRITE_SEED_CORPUS=1 cargo test --test fuzz_smoke seed_corpus`.
 #[test]
-#[ignore = "writes fuzz/corpus/; run by hand when the format or the pristine database changes"]
-fn write_seed_corpus() {
+fn seed_corpus_is_current() {
+    let write = std::env::var("ARMDB_WRITE_SEED_CORPUS").is_ok_and(|v| v == "1");
     for target in Target::ALL {
         let dir = fuzz_dir().join("corpus").join(target.name());
-        std::fs::create_dir_all(&dir).expect("create the corpus directory");
         for (name, bytes) in targets::seeds(target) {
-            std::fs::write(dir.join(name), bytes).expect("write a seed");
+            let path = dir.join(&name);
+            if write {
+                std::fs::create_dir_all(&dir).expect("create the corpus directory");
+                std::fs::write(&path, &bytes).expect("write a seed");
+            }
+            let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+            assert!(committed == bytes, "{} is stale: regenerate the seed corpus", path.display());
         }
     }
 }
