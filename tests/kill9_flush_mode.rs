@@ -98,16 +98,6 @@ fn child_writer() {
     }
 }
 
-/// Kills the child if the parent panics before it does.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs one round's child until it has acknowledged `acks` keys, then kills it.
 fn run_child(dir: &Path, round: Round, acks: u32) {
     let exe = std::env::current_exe().expect("current test binary");
@@ -119,7 +109,7 @@ fn run_child(dir: &Path, round: Round, acks: u32) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn the child");
-    let mut child = KillOnDrop(child);
+    let mut child = support::KillOnDrop(child);
     let stdout = child.0.stdout.take().expect("child stdout");
     let mut seen = 0u32;
     for line in BufReader::new(stdout).lines() {

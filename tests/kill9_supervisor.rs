@@ -541,16 +541,6 @@ fn kill_plan(rng: &mut SmallRng) -> Kill {
     }
 }
 
-/// Kills the child if the parent panics before it does.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One child and what the parent does around it.
 #[derive(Clone, Copy, Debug)]
 struct Round {
@@ -586,7 +576,7 @@ fn run_child(dir: &Path, seed: u64, round: u32, kill: Kill) -> ChildRun {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn the child");
-    let mut child = KillOnDrop(child);
+    let mut child = support::KillOnDrop(child);
     let stdout = child.0.stdout.take().expect("child stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -608,7 +598,7 @@ fn run_child(dir: &Path, seed: u64, round: u32, kill: Kill) -> ChildRun {
         }
     });
     let mut events = Vec::new();
-    let exited = |child: &mut KillOnDrop| {
+    let exited = |child: &mut support::KillOnDrop| {
         let status = child.0.wait().expect("reap the child");
         panic!("round {round}: the child exited before it was killed ({status}); see its stderr above")
     };

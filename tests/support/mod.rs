@@ -206,12 +206,20 @@ pub fn remove_hint_files(root: &Path) {
     }
 }
 
-/// The contents of every file under a directory, by path relative to it.
-pub type DirSnapshot = BTreeMap<PathBuf, Vec<u8>>;
+/// A child process that is killed (SIGKILL) and reaped when dropped, so that
+/// a parent test that panics leaves no child behind.
+pub struct KillOnDrop(pub std::process::Child);
 
-/// Reads every file under `root` (a closed database, say) into memory.
-pub fn snapshot_dir(root: &Path) -> DirSnapshot {
-    let mut out = BTreeMap::new();
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every file under `root`, recursively.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("list a directory") {
@@ -219,12 +227,25 @@ pub fn snapshot_dir(root: &Path) -> DirSnapshot {
             if path.is_dir() {
                 dirs.push(path);
             } else {
-                let bytes = std::fs::read(&path).expect("read a file");
-                out.insert(path.strip_prefix(root).expect("under root").to_path_buf(), bytes);
+                out.push(path);
             }
         }
     }
     out
+}
+
+/// The contents of every file under a directory, by path relative to it.
+pub type DirSnapshot = BTreeMap<PathBuf, Vec<u8>>;
+
+/// Reads every file under `root` (a closed database, say) into memory.
+pub fn snapshot_dir(root: &Path) -> DirSnapshot {
+    files_under(root)
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).expect("read a file");
+            (path.strip_prefix(root).expect("under root").to_path_buf(), bytes)
+        })
+        .collect()
 }
 
 /// Replaces `root` with exactly the files of `snapshot`: anything written
@@ -247,16 +268,10 @@ pub fn restore_dir_with_cut(root: &Path, snapshot: &DirSnapshot, cut_file: &Path
 pub fn restore_changed(root: &Path, snapshot: &DirSnapshot) -> usize {
     let mut touched = 0;
     std::fs::create_dir_all(root).expect("create the directory");
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("list a directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if !snapshot.contains_key(path.strip_prefix(root).expect("under root")) {
-                std::fs::remove_file(&path).expect("remove a file the snapshot lacks");
-                touched += 1;
-            }
+    for path in files_under(root) {
+        if !snapshot.contains_key(path.strip_prefix(root).expect("under root")) {
+            std::fs::remove_file(&path).expect("remove a file the snapshot lacks");
+            touched += 1;
         }
     }
     for (rel, bytes) in snapshot {
