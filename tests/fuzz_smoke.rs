@@ -265,10 +265,7 @@ fn catalog_decoder_survives_fuzzing() {
 
 // ---------------------------------------------------------------------------
 // Engine issues the fuzzers found (fuzz/README.md has them in full). Each test
-// replays the saved inputs under every pass criterion, with the tolerance the
-// smoke run once had for the issue switched off. All five are fixed; the
-// smoke run is strict (`ARMDB_FUZZ_KNOWN_ISSUES=tolerate` restores the old
-// leniency of fuzz/src/targets.rs, for bisecting).
+// replays the saved inputs under every pass criterion. All five are fixed.
 // ---------------------------------------------------------------------------
 
 fn regression(target: Target, name: &str) -> Vec<u8> {
@@ -286,7 +283,7 @@ fn regression(target: Target, name: &str) -> Vec<u8> {
 #[test]
 fn regression_durable_seq_above_max_seq_is_corruption() {
     for name in ["durable-seq-u64-max-minus-1.bin", "durable-seq-u64-max.bin"] {
-        targets::run_strict(Target::Manifest, &regression(Target::Manifest, name));
+        targets::run(Target::Manifest, &regression(Target::Manifest, name));
     }
 }
 
@@ -298,7 +295,7 @@ fn regression_durable_seq_above_max_seq_is_corruption() {
 /// the `checked_add` that `Shard::rotate` and the listing already have.
 #[test]
 fn regression_new_active_file_at_the_last_id() {
-    targets::run_strict(Target::DataFile, &regression(Target::DataFile, "file-id-u32-max-minus-1.bin"));
+    targets::run(Target::DataFile, &regression(Target::DataFile, "file-id-u32-max-minus-1.bin"));
 }
 
 /// Issue 3: `Catalog::decode` reserves `Vec::with_capacity(count)` for the
@@ -309,7 +306,7 @@ fn regression_new_active_file_at_the_last_id() {
 #[test]
 fn regression_catalog_count_checked_before_allocating() {
     for name in ["count-65535-no-records.bin", "count-65535-in-75-bytes.bin"] {
-        targets::run_strict(Target::Catalog, &regression(Target::Catalog, name));
+        targets::run(Target::Catalog, &regression(Target::Catalog, name));
     }
 }
 
@@ -322,7 +319,7 @@ fn regression_catalog_count_checked_before_allocating() {
 /// entries reported as corruption).
 #[test]
 fn regression_keys_of_another_shard_are_corruption() {
-    targets::run_strict(Target::DataFile, &regression(Target::DataFile, "keys-of-another-shard.bin"));
+    targets::run(Target::DataFile, &regression(Target::DataFile, "keys-of-another-shard.bin"));
 
     let fs = SimFs::new();
     let config = Config {
@@ -406,16 +403,15 @@ fn regression_compaction_of_a_key_of_another_length() {
     let compacted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.compact()));
     assert!(compacted.is_ok(), "Db::compact panicked on the skipped entry");
 
-    targets::run_strict(Target::Catalog, &regression(Target::Catalog, "key-length-changed-then-compact.bin"));
+    targets::run(Target::Catalog, &regression(Target::Catalog, "key-length-changed-then-compact.bin"));
     for name in ["short-key-skipped-then-compact.bin", "long-key-behind-hint-then-compact.bin"] {
-        targets::run_strict(Target::DataFile, &regression(Target::DataFile, name));
+        targets::run(Target::DataFile, &regression(Target::DataFile, name));
     }
 }
 
 /// Replays one input when `ARMDB_FUZZ_REPLAY=<target>:<file>` names one:
 /// `ARMDB_FUZZ_REPLAY=data_file:crash-123 cargo test --test fuzz_smoke --
-/// --nocapture replay` (`ARMDB_FUZZ_KNOWN_ISSUES=tolerate` for the old
-/// leniency). Without the variable it has nothing to replay.
+/// --nocapture replay`. Without the variable it has nothing to replay.
 #[test]
 fn replay() {
     let Ok(spec) = std::env::var("ARMDB_FUZZ_REPLAY") else { return };

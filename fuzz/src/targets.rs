@@ -66,16 +66,14 @@
 //! so compaction — which rescans the data file — may change what the trees
 //! hold, leave index entries pointing at retired files, or carry a damaged
 //! entry into a new file that the second open refuses (`run_one`,
-//! `hint_trusted_over_data`). Engine bugs this suite found are tolerated
-//! too, each in one place and numbered as in `fuzz/README.md`
-//! (`known_issue`, `known_allocation`, `foreign_keys`,
-//! `skipped_keys_of_another_length`), until they are fixed.
+//! `hint_trusted_over_data`). The engine bugs this suite found are fixed;
+//! `fuzz/README.md` lists them.
 
 #![allow(unsafe_code, reason = "the allocation guard is a `GlobalAlloc`")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
@@ -130,24 +128,10 @@ pub struct Verdict {
 /// module documentation fails. Runs are serialised (the allocation and panic
 /// checks are process-wide), so this may be called from parallel tests.
 pub fn run(target: Target, input: &[u8]) -> Vec<Verdict> {
-    // The issues the tolerance names are fixed; `ARMDB_FUZZ_KNOWN_ISSUES=tolerate`
-    // brings the old leniency back, to bisect with.
-    let tolerate = std::env::var("ARMDB_FUZZ_KNOWN_ISSUES").is_ok_and(|v| v == "tolerate");
-    run_with(target, input, tolerate)
-}
-
-/// [`run`] without tolerating the known engine issues: the focused tests of
-/// those issues replay their inputs with it.
-pub fn run_strict(target: Target, input: &[u8]) -> Vec<Verdict> {
-    run_with(target, input, false)
-}
-
-fn run_with(target: Target, input: &[u8], tolerate_known: bool) -> Vec<Verdict> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     count_panics();
     DRIVER.set(true);
-    TOLERATE_KNOWN.set(tolerate_known);
     let pristine = pristine();
     let panics_before = PANICS.load(Ordering::SeqCst);
     LARGEST_ALLOCATION.store(0, Ordering::SeqCst);
@@ -161,10 +145,6 @@ fn run_with(target: Target, input: &[u8], tolerate_known: bool) -> Vec<Verdict> 
     IN_RUN.set(true);
     let _in_run = InRun;
     for (variant, bytes) in variants {
-        if let Some(issue) = known_issue(target, bytes) {
-            verdicts.push(Verdict { variant, policy: "-", outcome: issue });
-            continue;
-        }
         for policy in [CorruptionPolicy::Refuse, CorruptionPolicy::SkipEntry] {
             let policy_name = if policy == CorruptionPolicy::Refuse { "refuse" } else { "skip" };
             let name = format!("{} [{variant}, {policy_name}]", target.name());
@@ -176,8 +156,7 @@ fn run_with(target: Target, input: &[u8], tolerate_known: bool) -> Vec<Verdict> 
     }
 
     let largest = LARGEST_ALLOCATION.load(Ordering::SeqCst);
-    let limit =
-        alloc_limit(input.len()) + known_allocation(target, input).max(known_allocation(target, &fixed));
+    let limit = alloc_limit(input.len());
     assert!(
         largest <= limit,
         "{}: one allocation of {largest} bytes for an input of {} bytes (limit {limit}): \
@@ -189,101 +168,6 @@ fn run_with(target: Target, input: &[u8], tolerate_known: bool) -> Vec<Verdict> 
     assert_eq!(panics, 0, "{}: {panics} thread(s) panicked (see the messages above)", target.name());
     verdicts
 }
-
-/// Inputs that hit an engine bug found by this suite and not fixed yet
-/// (numbered as in `fuzz/README.md`): [`run`] skips them, so that fuzzing
-/// goes on finding new ones, unless `ARMDB_FUZZ_KNOWN_ISSUES=run` is set
-/// ([`run_strict`] never skips them).
-/// A focused test in `tests/fuzz_smoke.rs` (ignored until the fix) replays
-/// each from `fuzz/regressions/<target>/`. Remove an entry once its bug is
-/// fixed.
-fn known_issue(target: Target, bytes: &[u8]) -> Option<&'static str> {
-    if !TOLERATE_KNOWN.get() {
-        return None;
-    }
-    match target {
-        // Issue 1: the MANIFEST's durable seq is not checked against MAX_SEQ
-        // (2^63 - 1). At u64::MAX `Db::open` overflows computing the next
-        // seq; at u64::MAX - 1 the first write is refused as "exhausted" but
-        // wraps the seq counter, and the second is written with seq 0.
-        Target::Manifest if trailer_checksum_matches(bytes) && le(bytes, 24, 8) > Some(MAX_SEQ) => {
-            Some("skipped: known issue 1 (durable seq > MAX_SEQ)")
-        }
-        // Issue 2: when the newest data file of a shard has id u32::MAX - 1
-        // and is skipped (bad header, `SkipEntry`), recovery creates file
-        // u32::MAX and computes the next id as u32::MAX + 1 unchecked.
-        Target::DataFile if le(bytes, 16, 4) == Some(u64::from(u32::MAX - 1)) => {
-            Some("skipped: known issue 2 (file id u32::MAX - 1)")
-        }
-        // Issue 4 is not skipped: `run_one` leaves the keys it concerns out of
-        // its comparisons (see `foreign_keys`).
-        _ => None,
-    }
-}
-
-/// Issue 4: a key whose versions sit in two shards (a data file or hint
-/// holding keys of another shard, which recovery does not check) is resolved
-/// by an unstable sort on the key alone, not by seq — which version wins
-/// differs between opens, and an acknowledged write can lose to an older
-/// version. These are the (tree id, key) pairs of a data file or hint whose
-/// home shard (`docs/format.md` §8) is not the shard it is planted in: the
-/// comparisons of `run_one` leave them out (unless
-/// `ARMDB_FUZZ_KNOWN_ISSUES=run`), and everything else is still checked.
-fn foreign_keys(target: Target, bytes: &[u8]) -> BTreeSet<(u32, Vec<u8>)> {
-    let mut out = BTreeSet::new();
-    if !TOLERATE_KNOWN.get() {
-        return out;
-    }
-    let Some(shard) = le(bytes, 10, 2).map(|s| s % SHARDS as u64) else { return out };
-    let (records, key_at) = match target {
-        // Every 8-aligned offset with an intact entry header: recovery resyncs
-        // to entries past any damage, where a walk of the lengths would not.
-        Target::DataFile => (
-            (FILE_HEADER..bytes.len().saturating_sub(ENTRY_HEADER - 1))
-                .step_by(8)
-                .filter(|&at| le(bytes, at + 24, 4) == Some(u64::from(crc32(&bytes[at..at + 24]))))
-                .collect(),
-            ENTRY_HEADER,
-        ),
-        Target::HintFile => (hint_record_offsets(bytes, usize::MAX), HINT_RECORD_FIXED),
-        Target::Manifest | Target::Catalog => return out,
-    };
-    for at in records {
-        let (Some(tree), Some(key_len)) = (le(bytes, at + 8, 4), le(bytes, at + 12, 2)) else { continue };
-        let Some(key) = bytes.get(at + key_at..at + key_at + key_len as usize) else { continue };
-        if tree != 0 && xxhash_rust::xxh3::xxh3_64_with_seed(key, tree) % SHARDS as u64 != shard {
-            out.insert((tree as u32, key.to_vec()));
-        }
-    }
-    out
-}
-
-/// `state` without the keys of `foreign` (tree ids resolved by the catalog).
-fn without(fs: &SimFs, state: &DbState, foreign: &BTreeSet<(u32, Vec<u8>)>) -> DbState {
-    let mut out = state.clone();
-    for tree in catalog_trees(fs) {
-        if let Some(Ok(map)) = out.get_mut(&tree.name) {
-            map.retain(|key, _| !foreign.contains(&(tree.id, key.clone())));
-        }
-    }
-    out
-}
-
-/// Extra bytes one allocation may take for a known, bounded engine issue.
-/// Issue 3: `Catalog::decode` reserves room for the declared tree count
-/// (≤ 65,535 records of 48 bytes: 3 MiB) before checking it against the
-/// bytes of the file, so a 24-byte CATALOG that declares 65,535 trees
-/// allocates 3 MiB before it is refused.
-fn known_allocation(target: Target, bytes: &[u8]) -> usize {
-    if !TOLERATE_KNOWN.get() {
-        return 0;
-    }
-    let declared = le(bytes, 12, 4).unwrap_or(0) as usize;
-    if target == Target::Catalog && declared > catalog_record_offsets(bytes).len() { 65_535 * 48 } else { 0 }
-}
-
-/// Largest seq (`docs/format.md` §7): the top bit of an entry's first word is the tombstone flag.
-pub const MAX_SEQ: u64 = (1 << 63) - 1;
 
 /// Valid files of `target` to start fuzzing from: pristine files of the
 /// database, and for the MANIFEST and the CATALOG a few valid variants that
@@ -434,8 +318,6 @@ thread_local! {
     /// The current variant has a hint that passes its checks but does not
     /// describe its data file (see `run_one`).
     static HINT_TRUSTED_OVER_DATA: Cell<bool> = const { Cell::new(false) };
-    /// The run on this thread skips or tolerates the known engine issues.
-    static TOLERATE_KNOWN: Cell<bool> = const { Cell::new(true) };
 }
 
 /// Names the variant and policy that were running when a panic unwinds.
@@ -702,13 +584,6 @@ fn run_one(target: Target, p: &Pristine, bytes: &[u8], policy: CorruptionPolicy,
         Target::Manifest | Target::Catalog => false,
     };
     HINT_TRUSTED_OVER_DATA.set(hint_trusted_over_data);
-    let compaction = if (policy == CorruptionPolicy::SkipEntry || hint_trusted_over_data)
-        && skipped_keys_of_another_length(target, p, bytes)
-    {
-        Compaction::SkipIssue5
-    } else {
-        Compaction::Run
-    };
     let config = config(&fs, policy);
     let db = match Db::open(DB, config.clone()) {
         Ok(db) => db,
@@ -736,93 +611,47 @@ fn run_one(target: Target, p: &Pristine, bytes: &[u8], policy: CorruptionPolicy,
         _ => "opened, the hint used",
     };
     let state = read_state(&fs, &db, target, "first open");
-    let foreign = foreign_keys(target, bytes);
     if expect == Expect::Pristine {
-        let (want, got) = (without(&fs, &p.state, &foreign), without(&fs, &state, &foreign));
-        assert!(got == want, "{name}: the trees differ from the pristine database:\n{}", diff(&want, &got));
-    }
-    let expected = without(&fs, &write_probes(&fs, &db, target, state), &foreign);
-    // Compaction rescans the sealed files with the same parser; it may refuse
-    // a damaged one, but must never change what the trees hold.
-    if compaction == Compaction::Run {
-        if let Err(e) = db.compact() {
-            assert!(
-                matches!(&e, Error::Corruption { path, .. } if path.starts_with(DB)) || ids_exhausted(&e),
-                "{name}: compaction failed with an error other than Corruption in the database: {e} ({e:?})"
-            );
-        }
-        let compacted = without(&fs, &read_state(&fs, &db, target, "after compaction"), &foreign);
         assert!(
-            hint_trusted_over_data || compacted == expected,
-            "{name}: compaction changed what the trees hold:\n{}",
-            diff(&expected, &compacted)
+            state == p.state,
+            "{name}: the trees differ from the pristine database:\n{}",
+            diff(&p.state, &state)
         );
     }
+    let expected = write_probes(&fs, &db, target, state);
+    // Compaction rescans the sealed files with the same parser; it may refuse
+    // a damaged one, but must never change what the trees hold.
+    if let Err(e) = db.compact() {
+        assert!(
+            matches!(&e, Error::Corruption { path, .. } if path.starts_with(DB)) || ids_exhausted(&e),
+            "{name}: compaction failed with an error other than Corruption in the database: {e} ({e:?})"
+        );
+    }
+    let compacted = read_state(&fs, &db, target, "after compaction");
+    assert!(
+        hint_trusted_over_data || compacted == expected,
+        "{name}: compaction changed what the trees hold:\n{}",
+        diff(&expected, &compacted)
+    );
     db.close().unwrap_or_else(|e| panic!("{name}: close after a successful open failed: {e} ({e:?})"));
 
     // A compaction that trusted a lying hint may have carried a damaged entry
     // into a new file, where the second open finds it.
     let db = match Db::open(DB, config) {
         Ok(db) => db,
-        Err(Error::Corruption { path, .. })
-            if hint_trusted_over_data && compaction == Compaction::Run && path.starts_with(DB) =>
-        {
+        Err(Error::Corruption { path, .. }) if hint_trusted_over_data && path.starts_with(DB) => {
             return outcome;
         }
         Err(e) => panic!("{name}: the second open failed after the first succeeded: {e} ({e:?})"),
     };
-    let again = without(&fs, &read_state(&fs, &db, target, "second open"), &foreign);
+    let again = read_state(&fs, &db, target, "second open");
     assert!(
-        again == expected || (hint_trusted_over_data && compaction == Compaction::Run),
+        again == expected || hint_trusted_over_data,
         "{name}: the second open reads back differently from the first (plus the probe writes):\n{}",
         diff(&expected, &again)
     );
     db.close().unwrap_or_else(|e| panic!("{name}: close after the second open failed: {e} ({e:?})"));
-    match compaction {
-        Compaction::Run => outcome,
-        Compaction::SkipIssue5 => "opened, compaction skipped (known issue 5)",
-    }
-}
-
-/// Whether `run_one` compacts after the first open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compaction {
-    Run,
-    /// Known issue 5, see [`skipped_keys_of_another_length`].
-    SkipIssue5,
-}
-
-/// Issue 5: an entry whose key length differs from its tree's (skipped by
-/// recovery under `SkipEntry` as damage, or never seen by recovery because a
-/// hint stood for its file, but left in its sealed file) makes the next
-/// compaction panic: `ShardPass::copy` asks the open tree for the entry's
-/// live location, and `Key::decode` (of `[u8; N]`, `u32`, any key type)
-/// panics on the wrong length. In the background worker the panic poisons
-/// the database (writes refused until a reopen) and ends the worker. Under `SkipEntry`, or when a hint
-/// stands for a changed data file, `run_one` skips compaction for the inputs
-/// that may hold such an entry (unless `ARMDB_FUZZ_KNOWN_ISSUES=run`): a data
-/// file with an intact entry header naming a tree of the pristine catalog
-/// with another key length, or a catalog that changes a tree's key length.
-fn skipped_keys_of_another_length(target: Target, p: &Pristine, bytes: &[u8]) -> bool {
-    if !TOLERATE_KNOWN.get() {
-        return false;
-    }
-    let key_lens = |catalog: &[u8]| -> BTreeMap<u32, u16> {
-        parse_catalog(catalog).unwrap_or_default().into_iter().map(|t| (t.id, t.key_len)).collect()
-    };
-    let pristine = key_lens(p.files.get(Path::new(CATALOG)).map_or(&[][..], Vec::as_slice));
-    match target {
-        Target::DataFile => {
-            (FILE_HEADER..bytes.len().saturating_sub(ENTRY_HEADER - 1)).step_by(8).any(|at| {
-                le(bytes, at + 24, 4) == Some(u64::from(crc32(&bytes[at..at + 24])))
-                    && le(bytes, at + 8, 4)
-                        .and_then(|tree| pristine.get(&(tree as u32)))
-                        .is_some_and(|&len| le(bytes, at + 12, 2) != Some(u64::from(len)))
-            })
-        }
-        Target::Catalog => key_lens(bytes).iter().any(|(id, len)| pristine.get(id).is_some_and(|l| l != len)),
-        Target::HintFile | Target::Manifest => false,
-    }
+    outcome
 }
 
 /// Where the input goes (see the module documentation).
