@@ -7,8 +7,9 @@
 //!   the damaged key is absent or holds an older valid value, and every other
 //!   key is intact.
 //!   (Hint files are removed first: a sealed file with a hint is not scanned.)
-//! - In a sealed file while the database is open (no value cache): `VarTree`
-//!   reads of that value fail with `Error::Corruption`, never a wrong value.
+//! - In a sealed file while the database is open: `VarTree` reads of that
+//!   value fail with `Error::Corruption`, never a wrong value, whether they go
+//!   through `pread` or a memory map.
 //! - In the MANIFEST or the CATALOG: `Db::open` fails with an error (no panic)
 //!   and leaves the directory as it was.
 //!
@@ -286,10 +287,21 @@ fn flipped_entry_header_byte_in_a_sealed_file() {
     }
 }
 
+/// Reads through `pread` (no value cache, so every read goes to the file).
 #[test]
 fn flipped_byte_after_open_fails_the_read() {
+    flipped_byte_after_open(Config { value_cache_bytes: 0, mmap_reads: false, ..config() });
+}
+
+/// Reads through memory maps, with the value cache on: a mapped read checks
+/// the bytes the file holds now, never a copy from an earlier read.
+#[test]
+fn flipped_byte_after_open_fails_a_mapped_read() {
+    flipped_byte_after_open(Config { mmap_reads: true, ..config() });
+}
+
+fn flipped_byte_after_open(config: Config) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config { value_cache_bytes: 0, ..config() };
     let db = Db::open(dir.path(), config).expect("open");
     populate(&db);
     let var = db.var_tree::<u64>("var").expect("var tree");
@@ -313,6 +325,7 @@ fn flipped_byte_after_open_fails_the_read() {
         .clone();
     let key = u64::from_be_bytes(t.key.clone().try_into().expect("key"));
     let good = t.value.clone().expect("a put");
+    assert_eq!(var.get(&key).expect("read before the damage").as_deref(), Some(good.as_slice()));
 
     for (what, at, mask) in [
         ("value", t.value_start() + good.len() / 2, 0x04),

@@ -57,10 +57,19 @@ pub struct Config {
     pub write_buffer_size: usize,
     /// What a write guarantees when it returns.
     pub durability: Durability,
-    /// Byte budget of the cache of `VarTree` values read from disk (0 disables it).
+    /// Byte budget of the cache of `VarTree` values read from disk with `pread`
+    /// (0 disables it). Reads through memory maps (`mmap_reads`) do not use it.
     pub value_cache_bytes: usize,
     /// Keep a hash index beside each ordered index to serve point reads.
     pub keydir: bool,
+    /// Read `VarTree` values through read-only memory maps of
+    /// the data files (default: on) rather than with `pread` and the value
+    /// cache; the operating system's page cache then holds the hot values.
+    /// Every read still checks the entry's CRCs. Off, a disk error while
+    /// reading is an `Error`; on, the kernel raises SIGBUS instead, as with
+    /// every memory-mapped store. File systems without maps (`SimFs`) read
+    /// with `pread` either way.
+    pub mmap_reads: bool,
     /// What recovery does with corruption that is not a torn tail.
     pub corruption: CorruptionPolicy,
     /// When the background compactor runs and how much it rewrites.
@@ -81,6 +90,7 @@ impl Default for Config {
             durability: Durability::default(),
             value_cache_bytes: 64 << 20,
             keydir: true,
+            mmap_reads: true,
             corruption: CorruptionPolicy::default(),
             compaction: crate::CompactionConfig::default(),
             fs: std::sync::Arc::new(crate::fs::StdFs),

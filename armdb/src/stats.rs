@@ -25,7 +25,8 @@ pub struct Stats {
     /// Writes acknowledged after an fsync covered them (`Durability::Sync`);
     /// with group commit this exceeds `fsyncs`.
     pub synced_writes: u64,
-    /// Value cache hits since open.
+    /// Value cache hits since open. Reads through memory maps
+    /// (`Config::mmap_reads`) bypass the value cache and count as neither.
     pub cache_hits: u64,
     /// Value cache misses since open.
     pub cache_misses: u64,

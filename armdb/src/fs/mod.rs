@@ -56,6 +56,22 @@ pub trait FsFile: Send + Sync + Debug {
     }
     /// Truncates or extends the file to `len` bytes.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Maps the first `len` bytes of the file read-only (`len` may run past the
+    /// end, so an active file can be mapped once for all its later appends), or
+    /// `Ok(None)` where the file system has no memory maps. The default has none.
+    ///
+    /// armdb reads through a map only bytes that `write_all_at` has already
+    /// written and that no `set_len` has cut since.
+    fn map(&self, len: usize) -> io::Result<Option<Box<dyn FsMap>>> {
+        let _ = len;
+        Ok(None)
+    }
+}
+
+/// A read-only memory map of a file, from its first byte.
+pub trait FsMap: Send + Sync + Debug {
+    /// The mapped bytes. Only the part below the file's length may be read.
+    fn bytes(&self) -> &[u8];
 }
 
 /// A directory lock held until it is dropped.

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{DirLockGuard, FileSystem, FsFile, OpenMode};
+use super::{DirLockGuard, FileSystem, FsFile, FsMap, OpenMode};
 
 /// `std::fs`: positional I/O through `FileExt`, `fdatasync`, `flock`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -32,6 +32,31 @@ impl FsFile for File {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         File::set_len(self, len)
+    }
+
+    fn map(&self, len: usize) -> io::Result<Option<Box<dyn FsMap>>> {
+        if len == 0 {
+            return Ok(None);
+        }
+        // SAFETY: the map is read-only and armdb reads through it only bytes it has
+        // already written to this file and not cut off since (`FsFile::map`); the
+        // database directory is locked against other armdb processes. What the
+        // map cannot guard against is another program truncating a data file, or
+        // a disk error on a page being read: both raise SIGBUS instead of an
+        // error, which is why `Config::mmap_reads` can turn maps off.
+        #[allow(unsafe_code, reason = "memory-mapped reads of armdb's own append-only files")]
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(self)? };
+        Ok(Some(Box::new(Map(map))))
+    }
+}
+
+/// A read-only map of a data file.
+#[derive(Debug)]
+struct Map(memmap2::Mmap);
+
+impl FsMap for Map {
+    fn bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 

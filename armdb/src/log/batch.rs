@@ -5,12 +5,12 @@
 //! a marker (tree id 0) that counts the part's entries and the batch's shards.
 //! Recovery applies a batch only when every shard it names holds a whole part.
 
-use std::sync::MutexGuard;
+use std::sync::{MutexGuard, mpsc};
 
 use super::file::Loc;
 use super::format::{BatchMarker, FLAG_BATCH, MARKER_KEY_LEN, MARKER_VALUE_LEN, RESERVED_TREE_ID, entry_len};
 use super::set::LogSet;
-use super::shard::{Writer, check_value_len, next_seq};
+use super::shard::{SyncJob, Writer, check_value_len, next_seq};
 use crate::config::Durability;
 use crate::limits::{MAX_BATCH_ENTRIES, MAX_FILE_SIZE};
 use crate::{Error, Result};
@@ -138,21 +138,71 @@ impl BatchLocks<'_> {
         }
     }
 
-    /// Releases the locks and, in `Sync` mode, returns once the batch is durable
-    /// in every shard it wrote to.
-    pub(crate) fn finish(self) -> Result<()> {
-        let BatchLocks { log, guards, appended } = self;
-        drop(guards);
+    /// Runs `apply` (the batch's index changes) under the locks, releases them
+    /// and, in `Sync` mode, returns once the batch is durable in every shard it
+    /// wrote to. A batch of at least `OVERLAP_SYNC_FROM` entries fsyncs each of
+    /// its shards on a thread of its own while `apply` runs; a smaller one
+    /// fsyncs after it, on the caller's thread.
+    pub(crate) fn finish(self, apply: impl FnOnce()) -> Result<()> {
+        let BatchLocks { log, mut guards, appended } = self;
         // Only the shards the batch wrote to: a shard locked for a delete of an
         // absent key holds nothing of it.
-        if let (Some((seq, n, shards)), Durability::Sync) = (appended, log.durability()) {
+        let Some((seq, n, shards)) = appended.filter(|_| log.durability() == Durability::Sync) else {
+            apply();
+            return Ok(());
+        };
+        if n < OVERLAP_SYNC_FROM {
+            apply();
+            drop(guards);
             for i in shards {
                 log.shards[i].sync_through(seq, &log.health)?;
             }
-            log.counters.synced_writes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            let mut jobs = Vec::with_capacity(shards.len());
+            for (i, w) in guards.iter_mut().filter(|(i, _)| shards.contains(i)) {
+                jobs.push((*i, log.shards[*i].sync_job(w, &log.health)?));
+            }
+            std::thread::scope(|scope| {
+                let mut syncing = Vec::with_capacity(jobs.len());
+                let mut result = Ok(());
+                for (i, job) in jobs {
+                    let shard = &log.shards[i];
+                    // The job goes to the thread once it exists: if it cannot be
+                    // started, this thread runs the job itself.
+                    let (tx, rx) = mpsc::channel::<SyncJob>();
+                    let run =
+                        move || rx.recv().map_or(Ok(()), |job| shard.sync_job_through(job, seq, &log.health));
+                    let spawned =
+                        std::thread::Builder::new().name("armdb-batch-sync".into()).spawn_scoped(scope, run);
+                    let unsent = match spawned {
+                        Ok(handle) => match tx.send(job) {
+                            Ok(()) => {
+                                syncing.push(handle);
+                                continue;
+                            }
+                            Err(mpsc::SendError(job)) => job,
+                        },
+                        Err(_) => job,
+                    };
+                    result = result.and(shard.sync_job_through(unsent, seq, &log.health));
+                }
+                apply();
+                drop(guards);
+                for handle in syncing {
+                    let r = handle.join().unwrap_or_else(|_| {
+                        Err(Error::InvalidArgument("a batch's fsync thread panicked".into()))
+                    });
+                    result = result.and(r);
+                }
+                result
+            })?;
         }
+        log.counters.synced_writes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
+
+/// Durable batches of at least this many entries fsync while they apply.
+const OVERLAP_SYNC_FROM: usize = 64;
 
 const _: () = assert!(MARKER_KEY_LEN == std::mem::size_of::<u64>());

@@ -1,11 +1,11 @@
 //! One data file: positional reads and writes through the file-system seam.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::format::{FILE_HEADER_LEN, FileHeader, FileKind, TMP_SUFFIX, log_file_name};
-use crate::fs::{FileSystem, FsFile, OpenMode};
+use crate::fs::{FileSystem, FsFile, FsMap, OpenMode};
 use crate::{Error, Result};
 
 /// Where an entry lives: enough to read it back and to tell it apart from every
@@ -40,6 +40,9 @@ pub(crate) struct DataFile {
     min_seq: AtomicU64,
     /// A valid hint file describes this (sealed) file.
     hinted: AtomicBool,
+    /// The read-only memory map, made at the first mapped read; `None` inside
+    /// when the file system has no maps or mapping failed.
+    map: OnceLock<Option<Box<dyn FsMap>>>,
 }
 
 impl DataFile {
@@ -100,6 +103,7 @@ impl DataFile {
             dead: AtomicU64::new(0),
             min_seq: AtomicU64::new(u64::MAX),
             hinted: AtomicBool::new(false),
+            map: OnceLock::new(),
         })
     }
 
@@ -150,6 +154,28 @@ impl DataFile {
         self.file.set_len(len).map_err(|e| Error::io("cut back", &self.path, e))?;
         self.written.fetch_min(len, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// The `len` bytes at `offset` through the file's memory map, if they are
+    /// written and inside it. The first call maps the file's first
+    /// `max(written, reserve)` bytes, so an active file is mapped once for the
+    /// appends still to come.
+    pub(crate) fn mapped(&self, offset: u64, len: usize, reserve: u64) -> Option<&[u8]> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.written() {
+            return None;
+        }
+        let map = self.map.get_or_init(|| {
+            let len = usize::try_from(self.written().max(reserve)).ok()?;
+            self.file
+                .map(len)
+                .inspect_err(|e| {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot map a data file; reading it with pread");
+                })
+                .ok()
+                .flatten()
+        });
+        map.as_ref()?.bytes().get(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
     }
 
     pub(crate) fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {

@@ -1,6 +1,7 @@
 //! The log set: every shard of a database, the global sequence number, the
 //! background flusher and the value cache.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -15,7 +16,7 @@ use super::format::{SHARD_HASH_SEED, decode_entry};
 use super::health::Health;
 use super::lock::DirLock;
 use super::manifest::Manifest;
-use super::shard::{Appender, Shard};
+use super::shard::{Appender, Mapped, Shard};
 use crate::config::Durability;
 use crate::sync::lock;
 use crate::{Error, Result};
@@ -138,16 +139,24 @@ impl LogSet {
     }
 
     /// Reads and verifies the value of the entry at `loc`, which must belong to
-    /// `key` of `tree`. Served from the value cache when possible. `None` when
-    /// the location's file was retired by compaction (look the key up again).
+    /// `key` of `tree`: through the file's memory map when it has one, else from
+    /// the value cache or with `pread`. `None` when the location's file was
+    /// retired by compaction (look the key up again).
     pub(crate) fn read_value(&self, loc: Loc, tree: u32, key: &[u8]) -> Result<Option<Bytes>> {
+        let shard = &self.shards[loc.shard as usize];
+        match shard.read_mapped(loc, |bytes| {
+            self.check_entry(loc, tree, key, bytes).map(|r| Bytes::copy_from_slice(&bytes[r]))
+        }) {
+            Mapped::Read(value) => return value.map(Some),
+            Mapped::Retired => return Ok(None),
+            Mapped::Unmapped => {}
+        }
         let ck = (loc.shard, loc.file, loc.offset);
         if let Some(v) = self.cache.as_ref().and_then(|c| c.get(&ck)) {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(v));
         }
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let shard = &self.shards[loc.shard as usize];
         let Some(bytes) = shard.read_entry(loc)? else {
             return Ok(None);
         };
@@ -160,9 +169,16 @@ impl LogSet {
 
     /// Checks an entry read from `loc` and returns its value.
     pub(crate) fn verify_value(&self, loc: Loc, tree: u32, key: &[u8], bytes: Vec<u8>) -> Result<Bytes> {
+        let range = self.check_entry(loc, tree, key, &bytes)?;
+        Ok(Bytes::from(bytes).slice(range))
+    }
+
+    /// Checks the CRCs, tree and key of the entry `bytes` read from `loc`, and
+    /// returns where its value lies in `bytes`.
+    fn check_entry(&self, loc: Loc, tree: u32, key: &[u8], bytes: &[u8]) -> Result<Range<usize>> {
         let path = || self.shards[loc.shard as usize].dir.join(super::format::log_file_name(loc.file));
         let entry =
-            decode_entry(&bytes).map_err(|e| Error::corrupt(path(), u64::from(loc.offset), e.kind()))?;
+            decode_entry(bytes).map_err(|e| Error::corrupt(path(), u64::from(loc.offset), e.kind()))?;
         if entry.header.tree != tree || entry.key != key || entry.value.is_none() {
             return Err(Error::invalid(
                 path(),
@@ -171,8 +187,7 @@ impl LogSet {
             ));
         }
         let start = entry.value.map_or(0, |v| v.as_ptr() as usize - bytes.as_ptr() as usize);
-        let end = start + entry.header.value_len as usize;
-        Ok(Bytes::from(bytes).slice(start..end))
+        Ok(start..start + entry.header.value_len as usize)
     }
 
     /// Locks every shard, in shard order (the one order in which several shard

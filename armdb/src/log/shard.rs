@@ -83,6 +83,26 @@ pub(crate) struct ShardCounters {
     pub bytes_appended: AtomicU64,
 }
 
+/// What one fsync of a shard covers: its active file, whether the directory
+/// needs an fsync too (a file was created), and the last seq appended.
+#[derive(Debug)]
+pub(crate) struct SyncJob {
+    active: Arc<DataFile>,
+    dir_dirty: bool,
+    upto: u64,
+}
+
+/// What [`Shard::read_mapped`] found.
+pub(crate) enum Mapped<T> {
+    /// The entry was read through the map.
+    Read(T),
+    /// Compaction retired the file: look the key up again.
+    Retired,
+    /// Maps are off, the file system has none, or the bytes are not written
+    /// yet (still in the write buffer) or lie past the map: read them another way.
+    Unmapped,
+}
+
 #[derive(Debug)]
 pub(crate) struct Shard {
     pub id: u16,
@@ -91,6 +111,8 @@ pub(crate) struct Shard {
     db_id: u64,
     max_file_size: u64,
     write_buffer_size: usize,
+    /// `Config::mmap_reads`: read entries of written bytes through memory maps.
+    mmap_reads: bool,
     writer: Mutex<Writer>,
     files: ArcSwap<FileTable>,
     /// Serialises fsyncs; writers queued here share the next one (group commit).
@@ -124,6 +146,7 @@ impl Shard {
             db_id,
             max_file_size: config.max_file_size,
             write_buffer_size: config.write_buffer_size,
+            mmap_reads: config.mmap_reads,
             writer: Mutex::new(Writer {
                 active: state.active,
                 buf: Vec::with_capacity(config.write_buffer_size.min(1 << 20)),
@@ -215,17 +238,46 @@ impl Shard {
     /// created), whatever the health; the caller holds `sync_lock` or has
     /// stopped every writer. Sealed files were fsynced when they were sealed.
     fn sync_now(&self, health: &Health) -> Result<()> {
-        let (active, dir_dirty, upto) = {
-            let mut w = self.lock();
-            w.flush().inspect_err(|e| health.write_failed(e))?;
-            (Arc::clone(&w.active), std::mem::take(&mut w.dir_dirty), w.last_seq)
-        };
-        active.sync().inspect_err(|e| health.poison(e))?;
+        let job = self.sync_job(&mut self.lock(), health)?;
+        self.run_job(job, health)
+    }
+
+    /// Flushes the buffer and takes what the next fsync must cover, under the
+    /// shard lock the caller holds; [`sync_job_through`](Self::sync_job_through)
+    /// then runs it without that lock, so a batch can apply its index changes
+    /// while its fsync is under way.
+    pub(crate) fn sync_job(&self, w: &mut Writer, health: &Health) -> Result<SyncJob> {
+        w.flush().inspect_err(|e| health.write_failed(e))?;
+        Ok(SyncJob {
+            active: Arc::clone(&w.active),
+            dir_dirty: std::mem::take(&mut w.dir_dirty),
+            upto: w.last_seq,
+        })
+    }
+
+    /// `sync_through(seq)` with a job taken by [`sync_job`](Self::sync_job)
+    /// after `seq` was appended. A job that carries the directory's fsync is
+    /// always run: nobody else will.
+    pub(crate) fn sync_job_through(&self, job: SyncJob, seq: u64, health: &Health) -> Result<()> {
+        let done = |s: &Self| !job.dir_dirty && s.synced_seq.load(Ordering::Acquire) >= seq;
+        if done(self) {
+            return Ok(());
+        }
+        let _leader = lock(&self.sync_lock);
+        if done(self) {
+            return health.check();
+        }
+        health.check()?;
+        self.run_job(job, health)
+    }
+
+    fn run_job(&self, job: SyncJob, health: &Health) -> Result<()> {
+        job.active.sync().inspect_err(|e| health.poison(e))?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-        if dir_dirty {
+        if job.dir_dirty {
             sync_dir(&*self.fs, &self.dir).inspect_err(|e| health.poison(e))?;
         }
-        self.synced_seq.fetch_max(upto, Ordering::AcqRel);
+        self.synced_seq.fetch_max(job.upto, Ordering::AcqRel);
         Ok(())
     }
 
@@ -260,6 +312,22 @@ impl Shard {
         }
         drop(w);
         file.read_at(u64::from(loc.offset), loc.len as usize).map(Some)
+    }
+
+    /// Runs `f` on the bytes of the entry at `loc` read through its file's
+    /// memory map, without copying them and without any lock.
+    pub(crate) fn read_mapped<T>(&self, loc: Loc, f: impl FnOnce(&[u8]) -> T) -> Mapped<T> {
+        if !self.mmap_reads {
+            return Mapped::Unmapped;
+        }
+        let files = self.files.load();
+        let Some(file) = files.get(&loc.file) else {
+            return Mapped::Retired;
+        };
+        match file.mapped(u64::from(loc.offset), loc.len as usize, self.max_file_size) {
+            Some(bytes) => Mapped::Read(f(bytes)),
+            None => Mapped::Unmapped,
+        }
     }
 
     fn file(&self, loc: Loc) -> Result<Arc<DataFile>> {

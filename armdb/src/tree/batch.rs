@@ -12,6 +12,9 @@ use crate::{Key, Result};
 
 /// Batches of at least this many writes update the indexes in key order.
 const SORT_APPLY_FROM: usize = 4096;
+/// Batches of at least this many writes of const and var trees update the
+/// indexes on several threads, each a range of keys.
+const PARALLEL_APPLY_FROM: usize = 512;
 
 /// One operation of a batch, on one key of one tree.
 ///
@@ -30,6 +33,12 @@ pub(crate) trait BatchOp: Send {
     fn apply(&mut self, loc: Loc, arena: &[u8]);
     /// Undoes `prepare` when the batch is refused or fails.
     fn abort(&mut self) {}
+    /// Whether `apply` may run on another thread at the same time as the
+    /// `apply` of other operations of the batch (distinct keys of trees with
+    /// no secondary indexes).
+    fn concurrent(&self) -> bool {
+        false
+    }
 }
 
 /// A set of puts and deletes over any trees of one database, committed with
@@ -92,6 +101,9 @@ impl<K: Key, V: Slot> BatchOp for PutOp<K, V> {
     fn apply(&mut self, loc: Loc, arena: &[u8]) {
         self.core.install(self.key, (self.make)(loc, &arena[self.value.clone()]));
     }
+    fn concurrent(&self) -> bool {
+        true
+    }
 }
 
 struct DeleteOp<K, V> {
@@ -115,6 +127,9 @@ impl<K: Key, V: Slot> BatchOp for DeleteOp<K, V> {
     }
     fn apply(&mut self, loc: Loc, _: &[u8]) {
         self.core.uninstall(&self.key, loc);
+    }
+    fn concurrent(&self) -> bool {
+        true
     }
 }
 
@@ -239,29 +254,69 @@ impl Batch {
             .collect();
         let locs = if entries.is_empty() { Ok(Vec::new()) } else { locks.append(&entries) };
         drop(entries);
-        match locs {
-            Ok(locs) => {
-                // Large batches in key order: a skiplist takes ascending keys several
-                // times faster than random ones once it outgrows the CPU caches.
-                // Every key of the batch is distinct.
-                let mut order: Vec<(u32, &[u8], usize, Loc)> = writes
-                    .iter()
-                    .zip(locs)
-                    .map(|(&i, loc)| (ops[i].tree_id(), ops[i].key_bytes(), i, loc))
-                    .collect();
-                if order.len() >= SORT_APPLY_FROM {
-                    order.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
-                }
-                let order: Vec<(usize, Loc)> = order.into_iter().map(|(_, _, i, loc)| (i, loc)).collect();
-                for (i, loc) in order {
-                    ops[i].apply(loc, &arena);
-                }
-            }
+        let locs = match locs {
+            Ok(locs) => locs,
             Err(e) => {
                 ops.iter_mut().for_each(|op| op.abort());
                 return Err(e);
             }
-        }
-        locks.finish()
+        };
+        let order = apply_order(&ops, &writes, locs);
+        locks.finish(|| apply(&mut ops, order, &arena))
     }
+}
+
+/// The order in which a batch's writes reach the indexes: as given, or for a
+/// large batch by key, since a skiplist takes ascending keys several times
+/// faster than random ones once it outgrows the CPU caches. Every key of the
+/// batch is distinct.
+fn apply_order(ops: &[Box<dyn BatchOp>], writes: &[usize], locs: Vec<Loc>) -> Vec<(usize, Loc)> {
+    let mut order: Vec<(u32, &[u8], usize, Loc)> =
+        writes.iter().zip(locs).map(|(&i, loc)| (ops[i].tree_id(), ops[i].key_bytes(), i, loc)).collect();
+    if order.len() >= SORT_APPLY_FROM {
+        order.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    }
+    order.into_iter().map(|(_, _, i, loc)| (i, loc)).collect()
+}
+
+/// Points the indexes at the written entries, in `order`. A large batch whose
+/// operations allow it is split into key ranges applied on several threads.
+fn apply(ops: &mut [Box<dyn BatchOp>], order: Vec<(usize, Loc)>, arena: &[u8]) {
+    let threads = apply_threads();
+    if threads < 2 || order.len() < PARALLEL_APPLY_FROM || !ops.iter().all(|op| op.concurrent()) {
+        for (i, loc) in order {
+            ops[i].apply(loc, arena);
+        }
+        return;
+    }
+    let mut slots: Vec<Option<&mut Box<dyn BatchOp>>> = ops.iter_mut().map(Some).collect();
+    let mut work: Vec<(&mut Box<dyn BatchOp>, Loc)> =
+        order.into_iter().filter_map(|(i, loc)| slots[i].take().map(|op| (op, loc))).collect();
+    let chunk = work.len().div_ceil(threads);
+    // Parts no thread could be started for, applied here afterwards.
+    let mut left = Vec::new();
+    std::thread::scope(|scope| {
+        let mut parts = work.chunks_mut(chunk).enumerate();
+        let first = parts.next();
+        for (n, part) in parts {
+            let run = move || part.iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
+            if std::thread::Builder::new().name("armdb-batch-apply".into()).spawn_scoped(scope, run).is_err()
+            {
+                left.push(n);
+            }
+        }
+        if let Some((_, part)) = first {
+            part.iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
+        }
+    });
+    for n in left {
+        let end = work.len().min((n + 1) * chunk);
+        work[n * chunk..end].iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
+    }
+}
+
+/// Threads a large batch applies on: the machine's cores, at most 4.
+fn apply_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
