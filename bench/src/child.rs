@@ -24,6 +24,8 @@ pub enum Role {
     /// Loads the data set into a fresh database (commits of 10,000 pairs, then a
     /// sync) and reports the RSS growth.
     Memory,
+    /// `Memory` for an armdb engine with `Config::keydir` off.
+    MemoryWithoutKeydir,
 }
 
 /// The line a kill child prints once its writes are done.
@@ -84,8 +86,9 @@ impl Launcher {
     ///
     /// # Errors
     /// When the child fails or prints no result.
-    pub fn memory(&self, kind: EngineKind, dir: &Path) -> Result<(u64, f64)> {
-        let out = self.command("memory", kind, dir)?.output()?;
+    pub fn memory(&self, kind: EngineKind, dir: &Path, keydir: bool) -> Result<(u64, f64)> {
+        let role = if keydir { "memory" } else { "memory-without-keydir" };
+        let out = self.command(role, kind, dir)?.output()?;
         if !out.status.success() {
             return Err(format!("{} memory child failed: {}", kind.name(), out.status).into());
         }
@@ -127,10 +130,15 @@ pub fn run(role: Role, kind: EngineKind, dir: &Path, scale: Scale, seed: u64) ->
             std::thread::sleep(KILL_CHILD_MAX_WAIT);
             Err("kill child was never killed".into())
         }
-        Role::Memory => {
+        Role::Memory | Role::MemoryWithoutKeydir => {
             let before = rss_bytes()?;
             let started = Instant::now();
-            let mut engine = kind.open(dir, Commit::NoSync)?;
+            let mut engine = if role == Role::Memory {
+                kind.open(dir, Commit::NoSync)?
+            } else {
+                kind.open_without_keydir(dir, Commit::NoSync)?
+                    .ok_or_else(|| format!("{} has no keydir to turn off", kind.name()))?
+            };
             engine.set_commit(Commit::NoSync)?;
             // Commits of `MEMORY_COMMIT_LEN`, not one: what stays resident is the
             // engine's, not the heap a giant transaction left to the allocator.

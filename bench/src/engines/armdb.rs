@@ -115,6 +115,7 @@ impl TreeKind for Const {
 pub struct Armdb<T: TreeKind> {
     dir: PathBuf,
     commit: Commit,
+    keydir: bool,
     db: Db,
     tree: T::Tree,
 }
@@ -124,20 +125,31 @@ pub struct Armdb<T: TreeKind> {
 /// Files are 32 MiB rather than the default 256 MiB so that at the quick scale
 /// (about 200 MB of entries over two shards) most data sits in sealed files,
 /// which are what hint files cover and what background compaction rewrites.
-fn config(commit: Commit) -> Config {
+fn config(commit: Commit, keydir: bool) -> Config {
     let durability = match commit {
         Commit::Sync => Durability::Sync,
         Commit::NoSync => Durability::Buffered { flush_every: Duration::from_millis(10) },
     };
-    Config { durability, value_cache_bytes: CACHE_BYTES, max_file_size: 32 << 20, ..Config::default() }
+    Config {
+        durability,
+        value_cache_bytes: CACHE_BYTES,
+        max_file_size: 32 << 20,
+        keydir,
+        ..Config::default()
+    }
 }
 
 impl<T: TreeKind> Armdb<T> {
     /// Opens the database in `dir` with the durability `commit` asks for.
     pub fn open(dir: &Path, commit: Commit) -> Result<Self> {
-        let db = Db::open(dir, config(commit))?;
+        Self::open_with(dir, commit, true)
+    }
+
+    /// `open` with `Config::keydir` as given.
+    pub fn open_with(dir: &Path, commit: Commit, keydir: bool) -> Result<Self> {
+        let db = Db::open(dir, config(commit, keydir))?;
         let tree = T::open_tree(&db)?;
-        Ok(Self { dir: dir.to_path_buf(), commit, db, tree })
+        Ok(Self { dir: dir.to_path_buf(), commit, keydir, db, tree })
     }
 
     /// Commits `fill` over `n` items in batches of at most `MAX_BATCH_ENTRIES`;
@@ -163,7 +175,7 @@ impl<T: TreeKind> Engine for Armdb<T> {
             // Durability is fixed per open: close (through a clone of the handle,
             // which closes the database for every clone) and reopen.
             self.db.clone().close()?;
-            self.db = Db::open(&self.dir, config(commit))?;
+            self.db = Db::open(&self.dir, config(commit, self.keydir))?;
             self.tree = T::open_tree(&self.db)?;
             self.commit = commit;
         }

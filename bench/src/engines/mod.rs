@@ -156,4 +156,17 @@ impl EngineKind {
             Self::Sled => Box::new(sled::Sled::open(dir, commit)?),
         })
     }
+
+    /// Opens an armdb engine with `Config::keydir` off: one ordered index per
+    /// tree, no hash keydir beside it. `None` for the other engines.
+    ///
+    /// # Errors
+    /// The engine's open errors.
+    pub fn open_without_keydir(self, dir: &Path, commit: Commit) -> Result<Option<Box<dyn Engine>>> {
+        Ok(match self {
+            Self::ArmdbVar => Some(Box::new(armdb::Armdb::<armdb::Var>::open_with(dir, commit, false)?)),
+            Self::ArmdbConst => Some(Box::new(armdb::Armdb::<armdb::Const>::open_with(dir, commit, false)?)),
+            _ => None,
+        })
+    }
 }

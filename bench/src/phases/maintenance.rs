@@ -104,14 +104,24 @@ pub(super) fn reopen(run: &mut Run<'_>, engine: Box<dyn Engine>) -> Result<Box<d
     Ok(engine)
 }
 
-/// RSS growth per key of a fresh process that bulk-loads the data set.
+/// RSS growth per key of a fresh process that bulk-loads the data set; for
+/// armdb also with `Config::keydir` off ("memory without keydir").
 pub(super) fn memory(run: &mut Run<'_>) -> Result<()> {
+    memory_of(run, "memory", true)?;
+    if run.kind.is_armdb() {
+        memory_of(run, "memory without keydir", false)?;
+    }
+    Ok(())
+}
+
+fn memory_of(run: &mut Run<'_>, phase: &str, keydir: bool) -> Result<()> {
     let dir = run.scratch.join("memory");
     std::fs::create_dir_all(&dir)?;
-    let (growth, seconds) = run.launcher.memory(run.kind, &dir)?;
+    let (growth, seconds) = run.launcher.memory(run.kind, &dir, keydir)?;
     std::fs::remove_dir_all(&dir)?;
     let pairs = run.data.len() as u64;
-    let record = crate::report::Record::memory(run.kind.name(), pairs, seconds, growth as f64 / pairs as f64);
+    let record =
+        crate::report::Record::memory(run.kind.name(), phase, pairs, seconds, growth as f64 / pairs as f64);
     eprintln!("{}", record.line());
     run.records.push(record);
     Ok(())

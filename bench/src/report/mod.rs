@@ -55,12 +55,9 @@ impl Record {
         Self { bytes: Some(bytes), ..Self::timed(engine, phase, 1, live, 0.0) }
     }
 
-    /// The memory phase: `pairs` loaded in `seconds`, `per_key` bytes of RSS each.
-    pub fn memory(engine: &str, pairs: u64, seconds: f64, per_key: f64) -> Self {
-        Self {
-            bytes: Some((per_key * 10.0).round() / 10.0),
-            ..Self::timed(engine, "memory", 1, pairs, seconds)
-        }
+    /// A memory phase: `pairs` loaded in `seconds`, `per_key` bytes of RSS each.
+    pub fn memory(engine: &str, phase: &str, pairs: u64, seconds: f64, per_key: f64) -> Self {
+        Self { bytes: Some((per_key * 10.0).round() / 10.0), ..Self::timed(engine, phase, 1, pairs, seconds) }
     }
 
     /// A one-line summary for the log.
@@ -68,7 +65,7 @@ impl Record {
         let phase =
             if self.threads > 1 { format!("{} ×{}", self.phase, self.threads) } else { self.phase.clone() };
         let what = match (self.phase.as_str(), self.bytes) {
-            ("memory", Some(b)) => {
+            ("memory" | "memory without keydir", Some(b)) => {
                 format!("{b:.1} B/key (load of {} keys: {})", self.ops, fmt_secs(self.seconds))
             }
             (_, Some(b)) if self.seconds == 0.0 => format!("{} for {} keys", fmt_bytes(b), self.ops),

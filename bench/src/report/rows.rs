@@ -100,6 +100,7 @@ pub fn rows(threads: &[usize]) -> Vec<Row> {
         Row { limits: &[SEQREAD], ..row("reopen after kill", Seconds, Maintenance) },
         Row { limits: &[SEQREAD], ..row("reopen after kill without hints", Seconds, Maintenance) },
         row("memory", PerKey, Space),
+        row("memory without keydir", PerKey, Space),
         row("overwrite", Rate, Writes),
         Row {
             label: "overwrite final size".into(),
