@@ -7,6 +7,9 @@ use crate::log::{EntryRef, Loc};
 
 #[derive(Clone, Copy, Debug)]
 struct Rec {
+    /// The key's first 8 bytes, big-endian (zero-padded): orders most pairs of
+    /// keys without reaching into `keys`, which sorted order visits at random.
+    prefix: u64,
     seq: u64,
     tombstone: bool,
     loc: Loc,
@@ -27,6 +30,8 @@ pub(crate) struct Staged {
 /// A resolved, live entry.
 #[derive(Debug)]
 pub(crate) struct StagedEntry<'a> {
+    /// The first 8 bytes of `key` as a big-endian number (zero-padded).
+    pub prefix: u64,
     pub key: &'a [u8],
     pub loc: Loc,
     /// The value bytes, for trees that keep values in memory; empty otherwise.
@@ -51,6 +56,7 @@ impl Staged {
             _ => 0,
         };
         self.recs.push(Rec {
+            prefix: key_prefix(entry.key),
             seq: entry.header.seq,
             tombstone: entry.header.tombstone,
             loc,
@@ -66,8 +72,10 @@ impl Staged {
         let keys = &self.keys;
         let kl = self.key_len;
         let key = |r: &Rec| &keys[r.key_off..r.key_off + kl];
-        self.recs.sort_unstable_by(|a, b| key(a).cmp(key(b)).then(b.seq.cmp(&a.seq)));
-        self.recs.dedup_by(|later, first| key(later) == key(first));
+        self.recs.sort_unstable_by(|a, b| {
+            a.prefix.cmp(&b.prefix).then_with(|| key(a).cmp(key(b))).then(b.seq.cmp(&a.seq))
+        });
+        self.recs.dedup_by(|later, first| later.prefix == first.prefix && key(later) == key(first));
         self.recs.retain(|r| !r.tombstone);
     }
 
@@ -121,9 +129,19 @@ impl Staged {
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = StagedEntry<'_>> {
         self.recs.iter().map(|r| StagedEntry {
+            prefix: r.prefix,
             key: &self.keys[r.key_off..r.key_off + self.key_len],
             loc: r.loc,
             value: &self.values[r.val_off..r.val_off + r.val_len as usize],
         })
     }
+}
+
+/// The first 8 bytes of `key` as a big-endian number, zero-padded: comparing
+/// two prefixes orders their keys unless the prefixes are equal.
+pub(crate) fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }

@@ -282,7 +282,7 @@ fn apply_order(ops: &[Box<dyn BatchOp>], writes: &[usize], locs: Vec<Loc>) -> Ve
 /// Points the indexes at the written entries, in `order`. A large batch whose
 /// operations allow it is split into key ranges applied on several threads.
 fn apply(ops: &mut [Box<dyn BatchOp>], order: Vec<(usize, Loc)>, arena: &[u8]) {
-    let threads = apply_threads();
+    let threads = crate::sync::worker_threads();
     if threads < 2 || order.len() < PARALLEL_APPLY_FROM || !ops.iter().all(|op| op.concurrent()) {
         for (i, loc) in order {
             ops[i].apply(loc, arena);
@@ -313,10 +313,4 @@ fn apply(ops: &mut [Box<dyn BatchOp>], order: Vec<(usize, Loc)>, arena: &[u8]) {
         let end = work.len().min((n + 1) * chunk);
         work[n * chunk..end].iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
     }
-}
-
-/// Threads a large batch applies on: the machine's cores, at most 4.
-fn apply_threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }

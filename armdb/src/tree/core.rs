@@ -8,7 +8,7 @@ use super::index::KeyIndex;
 use crate::key::KeyBytes;
 use crate::log::{Appender, Loc, LogSet};
 use crate::recovery::{Staged, StagedEntry};
-use crate::{Key, Result};
+use crate::{Error, Key, Result};
 
 /// A value held in a primary index: it knows where its entry lives on disk, so
 /// compaction can tell the live entry of a key from dead ones and move it.
@@ -65,6 +65,9 @@ pub(crate) struct Locked<'a, 'b, K, V> {
     pub current: Option<V>,
 }
 
+/// Trees with at least this many entries build their index at open on several threads.
+const PARALLEL_BUILD_FROM: usize = 65_536;
+
 /// What opening a tree hands to the code that builds it.
 pub(crate) struct TreeInit<'a> {
     pub id: u32,
@@ -80,17 +83,53 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
     /// index value from its entry.
     pub(crate) fn from_staged(
         init: TreeInit<'_>,
-        value_of: impl Fn(&StagedEntry<'_>) -> Result<V>,
+        value_of: impl Fn(&StagedEntry<'_>) -> Result<V> + Sync,
     ) -> Result<Self> {
         let core = Self { id: init.id, name: init.name, log: init.log, index: KeyIndex::new(init.keydir) };
         // In key order: a skiplist takes ascending keys several times faster
-        // than random ones (its search paths stay in cache).
+        // than random ones (its search paths stay in cache). Each shard's part
+        // is in key order already, and the stable sort merges such runs.
         let mut entries: Vec<_> = init.staged.iter().flat_map(|part| part.entries()).collect();
-        entries.sort_unstable_by(|a, b| a.key.cmp(b.key));
+        entries.sort_by(|a, b| a.prefix.cmp(&b.prefix).then_with(|| a.key.cmp(b.key)));
         core.index.reserve(entries.len());
-        for e in &entries {
-            core.index.insert(K::decode(e.key), value_of(e)?);
+        let insert = |part: &[StagedEntry<'_>]| -> Result<()> {
+            for e in part {
+                core.index.insert(K::decode(e.key), value_of(e)?);
+            }
+            Ok(())
+        };
+        // A large tree is built on several threads, each an ascending range of keys.
+        let threads = crate::sync::worker_threads();
+        if threads < 2 || entries.len() < PARALLEL_BUILD_FROM {
+            insert(&entries)?;
+            return Ok(core);
         }
+        let chunk = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let mut parts = entries.chunks(chunk);
+            let first = parts.next().unwrap_or_default();
+            let mut building = Vec::new();
+            let mut result = Ok(());
+            for part in parts {
+                match std::thread::Builder::new()
+                    .name("armdb-index-build".into())
+                    .spawn_scoped(scope, || insert(part))
+                {
+                    Ok(handle) => building.push(handle),
+                    Err(_) => result = result.and(insert(part)),
+                }
+            }
+            result = result.and(insert(first));
+            for handle in building {
+                result = result.and(handle.join().unwrap_or_else(|_| {
+                    Err(Error::InvalidArgument(format!(
+                        "tree {:?}: an index build thread panicked",
+                        core.name
+                    )))
+                }));
+            }
+            result
+        })?;
         Ok(core)
     }
 
