@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use armdb::{CompactionConfig, Config, CorruptionPolicy, Db, Durability, Error, RecoveryReport};
+use armdb::{CompactionConfig, Config, CorruptionPolicy, Db, Durability, Error, Hints, RecoveryReport};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -92,6 +92,7 @@ fn config() -> Config {
         durability: Durability::Flush,
         // Compaction would rewrite the files under test.
         compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
+        hints: Hints::Always,
         ..Config::default()
     }
 }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use armdb::{Config, CorruptionPolicy, Db, Durability, Error};
+use armdb::{Config, CorruptionPolicy, Db, Durability, Error, Hints};
 
 use support::{ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, data_files, parse_entries, remove_hint_files};
 
@@ -33,7 +33,13 @@ use support::{ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, data_files, parse_e
 const VAR_KEY_LEN: usize = 8;
 
 fn config() -> Config {
-    Config { shards: 1, max_file_size: 4096, durability: Durability::Flush, ..Config::default() }
+    Config {
+        shards: 1,
+        max_file_size: 4096,
+        durability: Durability::Flush,
+        hints: Hints::Always,
+        ..Config::default()
+    }
 }
 
 fn skip_config() -> Config {

@@ -16,7 +16,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use armdb::{CompactionConfig, Config, Db, Durability, RecoveryReport};
+use armdb::{CompactionConfig, Config, Db, Durability, Hints, RecoveryReport};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -30,6 +30,7 @@ fn config() -> Config {
         max_file_size: 4096,
         durability: Durability::Flush,
         compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
+        hints: Hints::Always,
         ..Config::default()
     }
 }

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use armdb::{CompactionConfig, Config, Db, Durability, TypedTree};
+use armdb::{CompactionConfig, Config, Db, Durability, Hints, TypedTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -86,6 +86,7 @@ fn config() -> Config {
             interval: Some(Duration::from_millis(1)),
             ..CompactionConfig::default()
         },
+        hints: Hints::Always,
         ..Config::default()
     }
 }

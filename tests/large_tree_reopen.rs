@@ -63,7 +63,8 @@ fn a_large_tree_reopens_to_the_same_index() {
                     let c = (k ^ round).to_le_bytes();
                     b.put_const(&consts, &k, &c);
                     const_model.insert(k, c);
-                    let item = Item { id: k, bucket: (k % 5) as u8, label: format!("item {i} round {round}") };
+                    let item =
+                        Item { id: k, bucket: (k % 5) as u8, label: format!("item {i} round {round}") };
                     b.put(&items, &item);
                     typed_model.insert(k, item);
                 }

@@ -63,7 +63,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use armdb::fs::{Loss, SimFs};
-use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, Error, Prefix, Record, TypedTree, VarTree};
+use armdb::{
+    CompactionConfig, Config, ConstTree, Db, Durability, Error, Hints, Prefix, Record, TypedTree, VarTree,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, RngSeed, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
@@ -226,6 +228,7 @@ impl Setup {
             // Only `Db::compact` compacts: the runs stay deterministic.
             compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
             fs: Arc::new(sim.clone()),
+            hints: Hints::Always,
             ..Config::default()
         }
     }

@@ -15,14 +15,20 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use armdb::{Config, Db, Durability, Error};
+use armdb::{Config, Db, Durability, Error, Hints};
 
 use support::{DiskEntry, FILE_HEADER_LEN, data_files, parse_entries};
 
 const PAGE: usize = 4096;
 
 fn config(max_file_size: u64) -> Config {
-    Config { shards: 1, max_file_size, durability: Durability::Flush, ..Config::default() }
+    Config {
+        shards: 1,
+        max_file_size,
+        durability: Durability::Flush,
+        hints: Hints::Always,
+        ..Config::default()
+    }
 }
 
 /// Fills a var tree with distinct keys and closes the database; returns the data files.

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use armdb::fs::{Loss, SimFs, SimStats};
-use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, TypedTree, VarTree};
+use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, Hints, TypedTree, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -201,6 +201,7 @@ impl Scenario {
             durability: self.durability,
             value_cache_bytes: 1 << 20,
             compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
+            hints: Hints::Always,
             ..Config::default()
         }
     }

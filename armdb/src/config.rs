@@ -32,6 +32,36 @@ impl Default for Durability {
     }
 }
 
+/// Which sealed data files get a hint file (`docs/operations.md`, "Hint files").
+///
+/// A hint lets `Db::open` skip reading a file's values; it costs disk space
+/// (about 25 bytes plus the key per entry, and the value too for const and
+/// typed trees, which keep values in memory). It pays off when values are
+/// large; with small values scanning the file costs about as much as reading
+/// its hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Hints {
+    /// A hint is kept only when it is at most 1/8 of its data file's size:
+    /// roughly, var-tree values averaging a few hundred bytes or more.
+    #[default]
+    Auto,
+    /// Every sealed file gets a hint.
+    Always,
+    /// No hints are written (existing ones are still read).
+    Never,
+}
+
+impl Hints {
+    /// Whether a hint of `hint_len` bytes is worth keeping for a data file of `data_len` bytes.
+    pub(crate) fn keeps(self, hint_len: u64, data_len: u64) -> bool {
+        match self {
+            Self::Auto => hint_len.saturating_mul(8) <= data_len,
+            Self::Always => true,
+            Self::Never => false,
+        }
+    }
+}
+
 /// What recovery does with a damaged entry that is followed by valid ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CorruptionPolicy {
@@ -72,6 +102,8 @@ pub struct Config {
     pub mmap_reads: bool,
     /// What recovery does with corruption that is not a torn tail.
     pub corruption: CorruptionPolicy,
+    /// Which sealed data files get a hint file.
+    pub hints: Hints,
     /// When the background compactor runs and how much it rewrites.
     pub compaction: crate::CompactionConfig,
     /// The file system the database lives on: the operating system's
@@ -92,6 +124,7 @@ impl Default for Config {
             keydir: true,
             mmap_reads: true,
             corruption: CorruptionPolicy::default(),
+            hints: Hints::default(),
             compaction: crate::CompactionConfig::default(),
             fs: std::sync::Arc::new(crate::fs::StdFs),
         }

@@ -109,7 +109,7 @@ mod typed;
 
 pub use bytes::Bytes;
 pub use compaction::{CompactionConfig, CompactionReport};
-pub use config::{Config, CorruptionPolicy, Durability};
+pub use config::{Config, CorruptionPolicy, Durability, Hints};
 pub use db::Db;
 pub use error::{CorruptionKind, Error, Result};
 pub use key::{Key, Prefix};

@@ -79,7 +79,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
 use armdb::fs::SimFs;
-use armdb::{CompactionConfig, Config, CorruptionPolicy, Db, Durability, Error, Record};
+use armdb::{CompactionConfig, Config, CorruptionPolicy, Db, Durability, Error, Hints, Record};
 
 // ---------------------------------------------------------------------------
 // The targets
@@ -468,6 +468,7 @@ fn config(fs: &SimFs, corruption: CorruptionPolicy) -> Config {
         corruption,
         compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
         fs: Arc::new(fs.clone()),
+        hints: Hints::Always,
         ..Config::default()
     }
 }

@@ -193,6 +193,11 @@ pub fn data_files(root: &Path) -> Vec<PathBuf> {
     shard_files(root, is_data_file)
 }
 
+/// The hint files of every shard of the database at `root`, sorted.
+pub fn hint_files(root: &Path) -> Vec<PathBuf> {
+    shard_files(root, is_hint_file)
+}
+
 /// The total size of the data files of the database at `root`.
 pub fn data_bytes(root: &Path) -> u64 {
     data_files(root).iter().map(|f| std::fs::metadata(f).expect("stat a data file").len()).sum()

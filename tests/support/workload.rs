@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use armdb::fs::SimFs;
-use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, VarTree};
+use armdb::{CompactionConfig, Config, ConstTree, Db, Durability, Hints, VarTree};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -155,6 +155,7 @@ pub fn config(sim: &SimFs, durability: Durability) -> Config {
         value_cache_bytes: 0,
         // Only `compact()` compacts: the calls (and fsyncs) a run makes are deterministic.
         compaction: CompactionConfig { interval: None, ..CompactionConfig::default() },
+        hints: Hints::Always,
         ..Config::default()
     }
 }

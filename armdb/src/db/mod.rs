@@ -395,7 +395,8 @@ impl DbInner {
         Ok(report)
     }
 
-    /// Writes a hint for every sealed file that has none.
+    /// Writes a hint for every sealed file that has none, where `Config::hints`
+    /// keeps one. Either way the file is not considered again in this process.
     fn write_hints(&self) -> Result<()> {
         let _one_at_a_time = lock(&self.log.maintenance);
         let inline: std::collections::HashSet<u32> = lock(&self.catalog)
@@ -407,7 +408,9 @@ impl DbInner {
         for shard in self.log.shards.iter() {
             let files: Vec<_> = shard.sealed_files().into_iter().filter(|f| !f.hinted()).collect();
             for f in files {
-                write_hint(&*shard.fs, &shard.dir, shard.id, &f, |tree| inline.contains(&tree))?;
+                write_hint(&*shard.fs, &shard.dir, shard.id, &f, self.config.hints, |tree| {
+                    inline.contains(&tree)
+                })?;
                 f.set_hinted();
             }
         }

@@ -38,7 +38,8 @@ pub(crate) struct DataFile {
     dead: AtomicU64,
     /// Lowest seq of an entry in the file (`u64::MAX` while it has none).
     min_seq: AtomicU64,
-    /// A valid hint file describes this (sealed) file.
+    /// A valid hint file describes this (sealed) file, or `Config::hints`
+    /// decided against one: hint writing leaves the file alone.
     hinted: AtomicBool,
     /// The read-only memory map, made at the first mapped read; `None` inside
     /// when the file system has no maps or mapping failed.

@@ -14,9 +14,9 @@ use super::format::{
 };
 use super::fsio;
 use super::scan::{Scanner, Step};
-use crate::Result;
 use crate::fs::FileSystem;
 use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::{Hints, Result};
 
 pub(crate) const HINT_HEADER_LEN: usize = 56;
 /// Fixed part of a hint record, before its key and value.
@@ -76,14 +76,19 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> std::result::Result<HintRecord<'a>, S
 }
 
 /// Writes the hint of a sealed data file, keeping values of trees for which
-/// `inline(tree)` holds. Reads the data file from disk.
+/// `inline(tree)` holds, if `policy` keeps a hint of its size. Reads the data
+/// file from disk. Returns whether it wrote a hint.
 pub(crate) fn write_hint(
     fs: &dyn FileSystem,
     dir: &Path,
     shard: u16,
     data: &DataFile,
+    policy: Hints,
     inline: impl Fn(u32) -> bool,
-) -> Result<()> {
+) -> Result<bool> {
+    if policy == Hints::Never {
+        return Ok(false);
+    }
     let len = data.written();
     let mut body = Vec::new();
     let (mut count, mut max_seq, mut min_seq) = (0u64, 0u64, u64::MAX);
@@ -106,11 +111,15 @@ pub(crate) fn write_hint(
                 body.put_u8(u8::from(value.is_some()));
                 body.extend_from_slice(entry.key);
                 body.extend_from_slice(value.unwrap_or_default());
+                if !policy.keeps((HINT_HEADER_LEN + body.len()) as u64, len) {
+                    // Already too large to keep: stop reading the file.
+                    return Ok(false);
+                }
             }
             Step::End => break,
             // A sealed file that does not scan clean gets no hint: recovery will
             // scan it and report what it finds.
-            Step::Tail { .. } | Step::Corrupt { .. } => return Ok(()),
+            Step::Tail { .. } | Step::Corrupt { .. } => return Ok(false),
         }
     }
     drop(scanner);
@@ -129,7 +138,8 @@ pub(crate) fn write_hint(
     debug_assert_eq!(out.len(), HINT_HEADER_LEN);
     out.extend_from_slice(&body);
     let name = format!("{:010}{HINT_SUFFIX}", data.id);
-    fsio::write_atomic_no_dir_sync(fs, dir, &name, &out)
+    fsio::write_atomic_no_dir_sync(fs, dir, &name, &out)?;
+    Ok(true)
 }
 
 /// Loads the hint of data file `file_id` whose length is `data_len`, or says
