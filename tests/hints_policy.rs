@@ -92,3 +92,25 @@ fn always_and_never_do_what_they_say_and_any_hint_found_is_read() {
     assert!(hint_files(never.path()).is_empty(), "Never: no hints");
     assert_eq!(reopen(never.path(), Hints::Never, &model), 0);
 }
+
+/// `Auto` rules a hint out from the entries and key bytes it counted while the
+/// file was written, without reading the file back.
+#[test]
+fn auto_rules_out_small_value_hints_without_reading_the_files() {
+    let sim = armdb::fs::SimFs::new();
+    let config = Config { fs: std::sync::Arc::new(sim.clone()), ..config(Hints::Auto) };
+    let db = Db::open("/db", config).expect("open");
+    let var = db.var_tree::<u32>("var").expect("var tree");
+    for k in 0..20_000u32 {
+        var.put(&k, &[k as u8; 40]).expect("put");
+    }
+    drop(var);
+    let reads = sim.stats().reads;
+    db.close().expect("close");
+    assert!(db_files(&sim) >= 4, "the test needs several sealed files");
+    assert_eq!(sim.stats().reads, reads, "close read data files to decide on hints");
+}
+
+fn db_files(sim: &armdb::fs::SimFs) -> usize {
+    sim.list_files().iter().filter(|p| p.extension().is_some_and(|e| e == "log")).count()
+}

@@ -67,6 +67,7 @@ impl<'a> Outputs<'a> {
         let offset = c.end();
         encode_entry(&mut c.buf, seq, tree, flags, key, value);
         c.file.note_seq(seq);
+        c.file.note_entries(1, key.len() as u64);
         if c.buf.len() >= OUTPUT_BUFFER {
             c.flush()?;
         }

@@ -38,6 +38,11 @@ pub(crate) struct DataFile {
     dead: AtomicU64,
     /// Lowest seq of an entry in the file (`u64::MAX` while it has none).
     min_seq: AtomicU64,
+    /// Entries in the file and the bytes of their keys, where known (appended
+    /// in this process, or scanned by recovery): what a hint would at least
+    /// weigh, without reading the file.
+    entries: AtomicU64,
+    key_bytes: AtomicU64,
     /// A valid hint file describes this (sealed) file, or `Config::hints`
     /// decided against one: hint writing leaves the file alone.
     hinted: AtomicBool,
@@ -80,6 +85,8 @@ impl DataFile {
         let out = Self::new(self.id, target, self.kind, file, self.written());
         out.note_seq(self.min_seq());
         out.add_dead(self.dead());
+        let (entries, key_bytes) = self.entry_tally();
+        out.note_entries(entries, key_bytes);
         Ok(out)
     }
 
@@ -103,6 +110,8 @@ impl DataFile {
             written: AtomicU64::new(len),
             dead: AtomicU64::new(0),
             min_seq: AtomicU64::new(u64::MAX),
+            entries: AtomicU64::new(0),
+            key_bytes: AtomicU64::new(0),
             hinted: AtomicBool::new(false),
             map: OnceLock::new(),
         })
@@ -139,6 +148,17 @@ impl DataFile {
 
     pub(crate) fn note_seq(&self, seq: u64) {
         self.min_seq.fetch_min(seq, Ordering::Relaxed);
+    }
+
+    /// Counts `entries` more entries with `key_bytes` bytes of keys.
+    pub(crate) fn note_entries(&self, entries: u64, key_bytes: u64) {
+        self.entries.fetch_add(entries, Ordering::Relaxed);
+        self.key_bytes.fetch_add(key_bytes, Ordering::Relaxed);
+    }
+
+    /// The entries counted by `note_entries` and the bytes of their keys.
+    pub(crate) fn entry_tally(&self) -> (u64, u64) {
+        (self.entries.load(Ordering::Relaxed), self.key_bytes.load(Ordering::Relaxed))
     }
 
     /// Writes `bytes` at `offset`, which must be the current end, and publishes them to readers.

@@ -86,10 +86,16 @@ pub(crate) fn write_hint(
     policy: Hints,
     inline: impl Fn(u32) -> bool,
 ) -> Result<bool> {
-    if policy == Hints::Never {
+    let len = data.written();
+    // Every record weighs at least its fixed part and its key: when even that
+    // is more than `policy` keeps, the file need not be read.
+    let (entries, key_bytes) = data.entry_tally();
+    let at_least = (HINT_HEADER_LEN as u64)
+        .saturating_add(entries.saturating_mul(RECORD_FIXED_LEN as u64))
+        .saturating_add(key_bytes);
+    if !policy.keeps(at_least, len) {
         return Ok(false);
     }
-    let len = data.written();
     let mut body = Vec::new();
     let (mut count, mut max_seq, mut min_seq) = (0u64, 0u64, u64::MAX);
     let mut scanner = Scanner::new(data.handle(), &data.path, FILE_HEADER_LEN as u64, len, false);

@@ -433,6 +433,7 @@ impl Shard {
         let start = w.buf.len();
         encode_entry(&mut w.buf, seq, tree, flags, key, value);
         w.active.note_seq(seq);
+        w.active.note_entries(1, key.len() as u64);
         let len = w.buf.len() - start;
         w.last_seq = w.last_seq.max(seq);
         let c = &self.counters;

@@ -177,11 +177,14 @@ fn recover_file(
     }
     let mut truncate_at = None;
     let mut min_seq = u64::MAX;
+    let (mut entries, mut key_bytes) = (0u64, 0u64);
     let mut scanner = Scanner::new(&*file, path, FILE_HEADER_LEN as u64, len, kind == FileKind::Log);
     loop {
         match scanner.next()? {
             Step::Entry { offset, entry } => {
                 min_seq = min_seq.min(entry.header.seq);
+                entries += 1;
+                key_bytes += entry.key.len() as u64;
                 let loc =
                     Loc { shard, file: id, offset: offset as u32, len: entry.header.entry_len() as u32 };
                 out.accept(ctx, path, kind, loc, &entry)?;
@@ -213,6 +216,7 @@ fn recover_file(
     }
     let data = DataFile::from_recovered(id, PathBuf::from(path), kind, file, valid_len);
     data.note_seq(min_seq);
+    data.note_entries(entries, key_bytes);
     Ok(Some(data))
 }
 
