@@ -160,7 +160,15 @@ impl BatchLocks<'_> {
         } else {
             let mut jobs = Vec::with_capacity(shards.len());
             for (i, w) in guards.iter_mut().filter(|(i, _)| shards.contains(i)) {
-                jobs.push((*i, log.shards[*i].sync_job(w, &log.health)?));
+                match log.shards[*i].sync_job(w, &log.health) {
+                    Ok(job) => jobs.push((*i, job)),
+                    Err(e) => {
+                        // The entries are appended: the indexes follow them,
+                        // as after any failed fsync.
+                        apply();
+                        return Err(e);
+                    }
+                }
             }
             std::thread::scope(|scope| {
                 let mut syncing = Vec::with_capacity(jobs.len());
