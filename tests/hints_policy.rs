@@ -114,3 +114,23 @@ fn auto_rules_out_small_value_hints_without_reading_the_files() {
 fn db_files(sim: &armdb::fs::SimFs) -> usize {
     sim.list_files().iter().filter(|p| p.extension().is_some_and(|e| e == "log")).count()
 }
+
+/// A hint recovery could not use (here: damaged), under a setting that would
+/// not write one again, is removed rather than read and dropped at every open.
+#[test]
+fn an_unusable_hint_the_setting_would_not_write_is_removed() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let model = fill(dir.path(), Hints::Always, 20_000, 40, true);
+    let hints = hint_files(dir.path());
+    assert!(hints.len() >= 3, "the test needs several hints");
+    let damaged = &hints[1];
+    let mut bytes = std::fs::read(damaged).expect("read a hint");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(damaged, &bytes).expect("damage a hint");
+    // The damaged hint is not used; the others are.
+    assert_eq!(reopen(dir.path(), Hints::Auto, &model), hints.len() - 1);
+    assert!(!damaged.exists(), "the unusable hint is still there");
+    assert_eq!(hint_files(dir.path()).len(), hints.len() - 1, "usable hints are kept");
+    assert_eq!(reopen(dir.path(), Hints::Auto, &model), hints.len() - 1);
+}

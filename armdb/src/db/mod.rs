@@ -408,9 +408,16 @@ impl DbInner {
         for shard in self.log.shards.iter() {
             let files: Vec<_> = shard.sealed_files().into_iter().filter(|f| !f.hinted()).collect();
             for f in files {
-                write_hint(&*shard.fs, &shard.dir, shard.id, &f, self.config.hints, |tree| {
-                    inline.contains(&tree)
-                })?;
+                let hints = self.config.hints;
+                if !write_hint(&*shard.fs, &shard.dir, shard.id, &f, hints, |tree| inline.contains(&tree))? {
+                    // A hint left by an earlier setting that recovery could not
+                    // use would otherwise be read and dropped at every open.
+                    // Best effort: a hint is derived data, and recovery ignores this one.
+                    let stale = hint_path(&shard.dir, f.id);
+                    if let Err(e) = fsio::remove_if_exists(&*shard.fs, &stale, "remove an unused hint") {
+                        tracing::warn!(path = %stale.display(), error = %e, "cannot remove an unused hint");
+                    }
+                }
                 f.set_hinted();
             }
         }

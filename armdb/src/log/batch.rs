@@ -172,30 +172,32 @@ impl BatchLocks<'_> {
             }
             std::thread::scope(|scope| {
                 let mut syncing = Vec::with_capacity(jobs.len());
-                let mut result = Ok(());
+                // Jobs no thread could be started for: run here once the locks
+                // are released (an fsync waits for `sync_lock`, whose holder
+                // may be waiting for one of these shard locks).
+                let mut here = Vec::new();
                 for (i, job) in jobs {
                     let shard = &log.shards[i];
-                    // The job goes to the thread once it exists: if it cannot be
-                    // started, this thread runs the job itself.
+                    // The job goes to the thread once it exists.
                     let (tx, rx) = mpsc::channel::<SyncJob>();
                     let run =
                         move || rx.recv().map_or(Ok(()), |job| shard.sync_job_through(job, seq, &log.health));
                     let spawned =
                         std::thread::Builder::new().name("armdb-batch-sync".into()).spawn_scoped(scope, run);
-                    let unsent = match spawned {
+                    match spawned {
                         Ok(handle) => match tx.send(job) {
-                            Ok(()) => {
-                                syncing.push(handle);
-                                continue;
-                            }
-                            Err(mpsc::SendError(job)) => job,
+                            Ok(()) => syncing.push(handle),
+                            Err(mpsc::SendError(job)) => here.push((shard, job)),
                         },
-                        Err(_) => job,
-                    };
-                    result = result.and(shard.sync_job_through(unsent, seq, &log.health));
+                        Err(_) => here.push((shard, job)),
+                    }
                 }
                 apply();
                 drop(guards);
+                let mut result = Ok(());
+                for (shard, job) in here {
+                    result = result.and(shard.sync_job_through(job, seq, &log.health));
+                }
                 for handle in syncing {
                     let r = handle.join().unwrap_or_else(|_| {
                         Err(Error::InvalidArgument("a batch's fsync thread panicked".into()))

@@ -172,9 +172,9 @@ impl DataFile {
     /// Cuts the file back to `len` bytes (at most its written length), dropping
     /// what a failed or undone write left there. Nothing indexed lies beyond `len`.
     pub(crate) fn cut_to(&self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(|e| Error::io("cut back", &self.path, e))?;
+        // `written` first: no read through a map may reach bytes being cut.
         self.written.fetch_min(len, Ordering::AcqRel);
-        Ok(())
+        self.file.set_len(len).map_err(|e| Error::io("cut back", &self.path, e))
     }
 
     /// The `len` bytes at `offset` through the file's memory map, if they are

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -28,8 +28,6 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     buf_start: u64,
     next_file_id: u32,
-    /// A file was created since the directory was last fsynced.
-    dir_dirty: bool,
     /// Highest seq appended to this shard.
     last_seq: u64,
 }
@@ -83,12 +81,10 @@ pub(crate) struct ShardCounters {
     pub bytes_appended: AtomicU64,
 }
 
-/// What one fsync of a shard covers: its active file, whether the directory
-/// needs an fsync too (a file was created), and the last seq appended.
+/// What one fsync of a shard covers: its active file and the last seq appended.
 #[derive(Debug)]
 pub(crate) struct SyncJob {
     active: Arc<DataFile>,
-    dir_dirty: bool,
     upto: u64,
 }
 
@@ -117,6 +113,10 @@ pub(crate) struct Shard {
     files: ArcSwap<FileTable>,
     /// Serialises fsyncs; writers queued here share the next one (group commit).
     sync_lock: Mutex<()>,
+    /// A file was created since the directory was last fsynced. Set by
+    /// rotation; taken only under `sync_lock`, by the fsync that then fsyncs
+    /// the directory before it advances `synced_seq`.
+    dir_dirty: AtomicBool,
     synced_seq: AtomicU64,
     pub counters: ShardCounters,
 }
@@ -152,11 +152,11 @@ impl Shard {
                 buf: Vec::with_capacity(config.write_buffer_size.min(1 << 20)),
                 buf_start,
                 next_file_id: state.next_file_id,
-                dir_dirty: false,
                 last_seq: state.last_seq,
             }),
             files: ArcSwap::from_pointee(state.files),
             sync_lock: Mutex::new(()),
+            dir_dirty: AtomicBool::new(false),
             synced_seq: AtomicU64::new(state.last_seq),
             counters: ShardCounters::default(),
         }
@@ -248,34 +248,37 @@ impl Shard {
     /// while its fsync is under way.
     pub(crate) fn sync_job(&self, w: &mut Writer, health: &Health) -> Result<SyncJob> {
         w.flush().inspect_err(|e| health.write_failed(e))?;
-        Ok(SyncJob {
-            active: Arc::clone(&w.active),
-            dir_dirty: std::mem::take(&mut w.dir_dirty),
-            upto: w.last_seq,
-        })
+        Ok(SyncJob { active: Arc::clone(&w.active), upto: w.last_seq })
     }
 
     /// `sync_through(seq)` with a job taken by [`sync_job`](Self::sync_job)
-    /// after `seq` was appended. A job that carries the directory's fsync is
-    /// always run: nobody else will.
+    /// after `seq` was appended.
     pub(crate) fn sync_job_through(&self, job: SyncJob, seq: u64, health: &Health) -> Result<()> {
-        let done = |s: &Self| !job.dir_dirty && s.synced_seq.load(Ordering::Acquire) >= seq;
-        if done(self) {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
         let _leader = lock(&self.sync_lock);
-        if done(self) {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
             return health.check();
         }
         health.check()?;
         self.run_job(job, health)
     }
 
+    /// Fsyncs the job's file, then the directory if a file was created since
+    /// its last fsync, then records what is durable. The caller holds `sync_lock`
+    /// (or has stopped every writer).
     fn run_job(&self, job: SyncJob, health: &Health) -> Result<()> {
         job.active.sync().inspect_err(|e| health.poison(e))?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
-        if job.dir_dirty {
-            sync_dir(&*self.fs, &self.dir).inspect_err(|e| health.poison(e))?;
+        // Taken after the file's fsync: a file created before this point is
+        // covered by the directory fsync below, one created after sets the
+        // flag again for the next fsync.
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            sync_dir(&*self.fs, &self.dir).inspect_err(|e| {
+                self.dir_dirty.store(true, Ordering::Release);
+                health.poison(e);
+            })?;
         }
         self.synced_seq.fetch_max(job.upto, Ordering::AcqRel);
         Ok(())
@@ -362,7 +365,7 @@ impl Shard {
         w.next_file_id = next_id;
         w.active = Arc::clone(&file);
         w.buf_start = FILE_HEADER_LEN as u64;
-        w.dir_dirty = true;
+        self.dir_dirty.store(true, Ordering::Release);
         self.files.rcu(|t| {
             let mut t = FileTable::clone(t);
             t.insert(id, Arc::clone(&file));
