@@ -223,6 +223,13 @@ impl Shard {
     /// Returns once every entry up to `seq` of this shard is durable. Writers that
     /// arrive while an fsync runs wait for it and then share the next one.
     pub(crate) fn sync_through(&self, seq: u64, health: &Health) -> Result<()> {
+        self.group_commit(seq, health, || self.sync_now(health))
+    }
+
+    /// The group-commit protocol: returns at once if `seq` is durable already,
+    /// else waits for `sync_lock` and runs `fsync` unless the fsync it waited
+    /// for covered `seq`.
+    fn group_commit(&self, seq: u64, health: &Health, fsync: impl FnOnce() -> Result<()>) -> Result<()> {
         if self.synced_seq.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
@@ -231,7 +238,7 @@ impl Shard {
             return health.check();
         }
         health.check()?;
-        self.sync_now(health)
+        fsync()
     }
 
     /// Flushes and fsyncs the active file (and the directory if a file was
@@ -254,15 +261,7 @@ impl Shard {
     /// `sync_through(seq)` with a job taken by [`sync_job`](Self::sync_job)
     /// after `seq` was appended.
     pub(crate) fn sync_job_through(&self, job: SyncJob, seq: u64, health: &Health) -> Result<()> {
-        if self.synced_seq.load(Ordering::Acquire) >= seq {
-            return Ok(());
-        }
-        let _leader = lock(&self.sync_lock);
-        if self.synced_seq.load(Ordering::Acquire) >= seq {
-            return health.check();
-        }
-        health.check()?;
-        self.run_job(job, health)
+        self.group_commit(seq, health, || self.run_job(job, health))
     }
 
     /// Fsyncs the job's file, then the directory if a file was created since
