@@ -9,6 +9,42 @@ pub(crate) fn worker_threads() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
 
+/// Runs `f` on consecutive parts of `items`, one per worker thread (at most
+/// [`worker_threads`]), the caller's thread taking the first part; a part no
+/// thread could be started for runs on the caller's thread afterwards. Returns
+/// every part's result, `Err` holding the panic of a part that ran on a thread
+/// of its own (a panic of the caller's part unwinds from here).
+pub(crate) fn run_in_parts<T: Send, R: Send>(
+    name: &str,
+    items: &mut [T],
+    f: impl Fn(&mut [T]) -> R + Sync,
+) -> Vec<std::thread::Result<R>> {
+    let chunk = items.len().div_ceil(worker_threads()).max(1);
+    let mut results = Vec::new();
+    let mut left = Vec::new();
+    std::thread::scope(|scope| {
+        let f = &f;
+        let mut parts = items.chunks_mut(chunk).enumerate();
+        let first = parts.next();
+        let mut running = Vec::new();
+        for (n, part) in parts {
+            match std::thread::Builder::new().name(name.into()).spawn_scoped(scope, move || f(part)) {
+                Ok(handle) => running.push(handle),
+                Err(_) => left.push(n),
+            }
+        }
+        if let Some((_, part)) = first {
+            results.push(Ok(f(part)));
+        }
+        results.extend(running.into_iter().map(std::thread::ScopedJoinHandle::join));
+    });
+    for n in left {
+        let end = items.len().min((n + 1) * chunk);
+        results.push(Ok(f(&mut items[n * chunk..end])));
+    }
+    results
+}
+
 /// Locks a mutex, recovering the guard if a thread panicked while holding it.
 ///
 /// Every armdb mutex protects state that is consistent between statements that

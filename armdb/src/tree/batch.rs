@@ -292,25 +292,12 @@ fn apply(ops: &mut [Box<dyn BatchOp>], order: Vec<(usize, Loc)>, arena: &[u8]) {
     let mut slots: Vec<Option<&mut Box<dyn BatchOp>>> = ops.iter_mut().map(Some).collect();
     let mut work: Vec<(&mut Box<dyn BatchOp>, Loc)> =
         order.into_iter().filter_map(|(i, loc)| slots[i].take().map(|op| (op, loc))).collect();
-    let chunk = work.len().div_ceil(threads);
-    // Parts no thread could be started for, applied here afterwards.
-    let mut left = Vec::new();
-    std::thread::scope(|scope| {
-        let mut parts = work.chunks_mut(chunk).enumerate();
-        let first = parts.next();
-        for (n, part) in parts {
-            let run = move || part.iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
-            if std::thread::Builder::new().name("armdb-batch-apply".into()).spawn_scoped(scope, run).is_err()
-            {
-                left.push(n);
-            }
-        }
-        if let Some((_, part)) = first {
-            part.iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
-        }
+    let parts = crate::sync::run_in_parts("armdb-batch-apply", &mut work, |part| {
+        part.iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
     });
-    for n in left {
-        let end = work.len().min((n + 1) * chunk);
-        work[n * chunk..end].iter_mut().for_each(|(op, loc)| op.apply(*loc, arena));
+    for part in parts {
+        if let Err(panic) = part {
+            std::panic::resume_unwind(panic);
+        }
     }
 }

@@ -104,32 +104,12 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
             insert(&entries)?;
             return Ok(core);
         }
-        let chunk = entries.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let mut parts = entries.chunks(chunk);
-            let first = parts.next().unwrap_or_default();
-            let mut building = Vec::new();
-            let mut result = Ok(());
-            for part in parts {
-                match std::thread::Builder::new()
-                    .name("armdb-index-build".into())
-                    .spawn_scoped(scope, || insert(part))
-                {
-                    Ok(handle) => building.push(handle),
-                    Err(_) => result = result.and(insert(part)),
-                }
-            }
-            result = result.and(insert(first));
-            for handle in building {
-                result = result.and(handle.join().unwrap_or_else(|_| {
-                    Err(Error::InvalidArgument(format!(
-                        "tree {:?}: an index build thread panicked",
-                        core.name
-                    )))
-                }));
-            }
-            result
-        })?;
+        let parts = crate::sync::run_in_parts("armdb-index-build", &mut entries, |part| insert(part));
+        for part in parts {
+            part.unwrap_or_else(|_| {
+                Err(Error::InvalidArgument(format!("tree {:?}: an index build thread panicked", core.name)))
+            })?;
+        }
         Ok(core)
     }
 
