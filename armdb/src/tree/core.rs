@@ -153,9 +153,8 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
     /// Removes `key`, whose tombstone was just appended at `tomb`. Returns the
     /// previous value. The caller holds the key's shard lock.
     pub(crate) fn uninstall(&self, key: &K, tomb: Loc) -> Option<V> {
-        let old = self.index.get(key);
+        let old = self.index.take(key);
         if let Some(o) = &old {
-            self.index.remove(key);
             self.log.mark_dead(o.loc());
         }
         self.log.mark_dead(tomb);
@@ -166,7 +165,7 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
     pub(crate) fn delete_locked(&self, l: &mut Locked<'_, '_, K, V>) -> Result<()> {
         if let Some(old) = l.current.take() {
             let (_, tomb) = l.a.append(self.id, l.key_bytes, None)?;
-            self.index.remove(l.key);
+            self.index.take(l.key);
             self.log.mark_dead(old.loc());
             // A tombstone is garbage as soon as it is written: it only waits for
             // the older versions it shadows to be compacted away.

@@ -202,16 +202,16 @@ where
         }
     }
 
+    /// Removes `key` and returns its value, in one lookup of each map.
     /// Caller holds the key's shard lock.
-    pub(crate) fn remove(&self, key: &K) {
+    pub(crate) fn take(&self, key: &K) -> Option<V> {
         match &self.layout {
-            Layout::Ordered(m) => {
-                m.remove(key);
-            }
+            Layout::Ordered(m) => m.remove(key).map(|e| e.value().clone()),
             Layout::Keyed { keys, keydir } => {
                 // Value first: from then on no reader sees the key.
-                keydir.pin().remove(key);
+                let old = keydir.pin().remove(key).cloned();
                 keys.remove(key);
+                old
             }
         }
     }
