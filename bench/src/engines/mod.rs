@@ -6,7 +6,11 @@
 mod armdb;
 mod fjall;
 mod lmdb;
+#[cfg(feature = "native_db")]
+mod native_db;
 mod redb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb;
 #[cfg(feature = "sled")]
 mod sled;
 
@@ -74,9 +78,15 @@ pub enum EngineKind {
     Fjall,
     /// LMDB through heed.
     Lmdb,
+    /// RocksDB (cargo feature `rocksdb`).
+    #[cfg(feature = "rocksdb")]
+    Rocksdb,
     /// sled 0.34, the legacy reference (cargo feature `sled`).
     #[cfg(feature = "sled")]
     Sled,
+    /// native_db 0.8, typed records over redb 2 (cargo feature `native_db`).
+    #[cfg(feature = "native_db")]
+    NativeDb,
 }
 
 impl EngineKind {
@@ -87,8 +97,12 @@ impl EngineKind {
         Self::Redb,
         Self::Fjall,
         Self::Lmdb,
+        #[cfg(feature = "rocksdb")]
+        Self::Rocksdb,
         #[cfg(feature = "sled")]
         Self::Sled,
+        #[cfg(feature = "native_db")]
+        Self::NativeDb,
     ];
 
     /// The engines named in `names` (in the order of `ALL`), or all of them
@@ -116,8 +130,12 @@ impl EngineKind {
             Self::Redb => "redb",
             Self::Fjall => "fjall",
             Self::Lmdb => "lmdb",
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb => "rocksdb",
             #[cfg(feature = "sled")]
             Self::Sled => "sled",
+            #[cfg(feature = "native_db")]
+            Self::NativeDb => "native_db",
         }
     }
 
@@ -133,7 +151,24 @@ impl EngineKind {
 
     /// Whether the engine has a compaction of its own (LMDB and sled do not).
     pub fn has_compaction(self) -> bool {
-        matches!(self, Self::ArmdbVar | Self::ArmdbConst | Self::Redb | Self::Fjall)
+        match self {
+            Self::ArmdbVar | Self::ArmdbConst | Self::Redb | Self::Fjall => true,
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb => true,
+            #[cfg(feature = "native_db")]
+            Self::NativeDb => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a commit can skip durability, so that the no-sync phase runs
+    /// (native_db makes every commit durable).
+    pub fn has_nosync(self) -> bool {
+        #[cfg(feature = "native_db")]
+        if self == Self::NativeDb {
+            return false;
+        }
+        true
     }
 
     /// Whether the engine writes hint files that reopen can do without.
@@ -152,8 +187,12 @@ impl EngineKind {
             Self::Redb => Box::new(redb::Redb::open(dir, commit)?),
             Self::Fjall => Box::new(fjall::Fjall::open(dir, commit)?),
             Self::Lmdb => Box::new(lmdb::Lmdb::open(dir, commit)?),
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb => Box::new(rocksdb::Rocksdb::open(dir, commit)?),
             #[cfg(feature = "sled")]
             Self::Sled => Box::new(sled::Sled::open(dir, commit)?),
+            #[cfg(feature = "native_db")]
+            Self::NativeDb => Box::new(native_db::NativeDb::open(dir, commit)?),
         })
     }
 

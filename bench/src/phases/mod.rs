@@ -83,7 +83,9 @@ pub fn run(
     writes::individual(&mut run, &mut *engine)?;
     writes::concurrent(&mut run, &mut *engine)?;
     writes::batches(&mut run, &mut *engine)?;
-    writes::nosync(&mut run, &mut *engine)?;
+    if kind.has_nosync() {
+        writes::nosync(&mut run, &mut *engine)?;
+    }
     // The write phases are over: what they wrote is made durable, untimed.
     engine.sync()?;
     engine.set_commit(Commit::Sync)?;
