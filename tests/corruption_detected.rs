@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 
 use armdb::{Config, CorruptionPolicy, Db, Durability, Error, Hints};
 
-use support::{ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, data_files, parse_entries, remove_hint_files};
+use support::{
+    ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, data_files, parse_live_entries, remove_hint_files,
+};
 
 /// Keys of the var tree are `u64` (8 bytes), of the const tree `u32` (4 bytes),
 /// so an entry's key length tells its tree.
@@ -66,10 +68,11 @@ impl Found {
     }
 }
 
-/// The entries of a data file.
+/// The entries of a data file, of an open database too (its active file may
+/// end in reserved zeros).
 fn parse(path: &Path) -> Vec<Found> {
     let file = std::fs::read(path).expect("read data file");
-    parse_entries(&file, FILE_HEADER_LEN)
+    parse_live_entries(&file, FILE_HEADER_LEN)
         .into_iter()
         .map(|e| Found {
             path: path.to_owned(),

@@ -49,7 +49,7 @@ use rand::{Rng, SeedableRng};
 
 use support::{
     DirSnapshot, DiskEntry, ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, crc32, data_files, parse_entries,
-    restore_changed, snapshot_dir,
+    parse_live_entries, restore_changed, snapshot_dir,
 };
 
 // ---------------------------------------------------------------------------
@@ -149,7 +149,7 @@ fn enough_entries(root: &Path) -> bool {
     shards.len() == SHARDS
         && shards.iter().all(|files| {
             let last = std::fs::read(root.join(files.last().expect("a file"))).expect("read the last file");
-            files.len() >= 2 && parse_entries(&last, FILE_HEADER_LEN).len() >= LAST_ENTRIES + 2
+            files.len() >= 2 && parse_live_entries(&last, FILE_HEADER_LEN).len() >= LAST_ENTRIES + 2
         })
 }
 

@@ -414,24 +414,29 @@ fn open_small(sim: &SimFs, shards: usize, durability: Durability) -> Open {
 /// although space has returned.
 #[test]
 fn enospc_in_a_later_batch_part_does_not_poison() {
-    let sim = SimFs::new();
-    let h = open_small(&sim, 2, Durability::Flush);
-    let mut model = Model::default();
-    // Eight keys land in both shards; the part of shard 0 is appended first.
-    sim.inject(Fault::once(OpKind::Write, 1, FaultError::NoSpace).on_paths("shard-001"));
-    let mut b = h.db.batch();
-    for k in 0..8 {
-        b.put_const(&h.consts, &k, &const_value(k, 1));
+    // The first write to shard 1's file grows it ahead of the appends
+    // (`Config::preallocate`); the second writes the part, half of it.
+    for nth in [1, 2] {
+        let sim = SimFs::new();
+        let h = open_small(&sim, 2, Durability::Flush);
+        let mut model = Model::default();
+        // Eight keys land in both shards; the part of shard 0 is appended first.
+        sim.inject(Fault::once(OpKind::Write, nth, FaultError::NoSpace).on_paths("shard-001"));
+        let mut b = h.db.batch();
+        for k in 0..8 {
+            b.put_const(&h.consts, &k, &const_value(k, 1));
+        }
+        let e = b.commit().expect_err("the part of shard 1 finds the disk full");
+        assert!(e.is_no_space(), "write {nth}: batch: {e}");
+        assert_eq!(sim.stats().faults, 1, "write {nth}: the fault was hit");
+        sim.clear_faults();
+        assert_open_and(&h, &model, &format!("write {nth}: after the batch failed with ENOSPC"));
+        h.consts.put(&100, &const_value(100, 2)).expect("a write once space returned");
+        model.consts.insert(100, const_value(100, 2));
+        h.close().expect("close");
+        let h = open_small(&sim, 2, Durability::Flush);
+        assert_open_and(&h, &model, &format!("write {nth}: after reopen"));
     }
-    let e = b.commit().expect_err("the part of shard 1 finds the disk full");
-    assert!(e.is_no_space(), "batch: {e}");
-    sim.clear_faults();
-    assert_open_and(&h, &model, "after the batch failed with ENOSPC");
-    h.consts.put(&100, &const_value(100, 2)).expect("a write once space returned");
-    model.consts.insert(100, const_value(100, 2));
-    h.close().expect("close");
-    let h = open_small(&sim, 2, Durability::Flush);
-    assert_open_and(&h, &model, "after reopen");
 }
 
 /// The sweeps' `Corruption` on reopen (e.g. `Flush mode: ENOSPC from Write

@@ -343,7 +343,8 @@ fn shard_bytes(sim: &SimFs, shards: usize) -> Vec<usize> {
     let mut out = vec![0; shards];
     for f in sim.list_files() {
         if let Some(s) = shard_of_path(&f).filter(|_| is_log(&f)) {
-            out[s] += sim.read_file(&f).map_or(0, |b| b.len());
+            // Entries, not length: an active file is longer than its entries.
+            out[s] += sim.read_file(&f).map_or(0, |b| support::entries_end(&b));
         }
     }
     out
@@ -360,7 +361,7 @@ fn active_lens(sim: &SimFs, shards: usize) -> Vec<u64> {
             continue;
         }
         if newest[s].as_ref().is_none_or(|(p, _)| *p < f) {
-            newest[s] = Some((f, bytes.len() as u64));
+            newest[s] = Some((f, support::entries_end(&bytes) as u64));
         }
     }
     newest.into_iter().map(|n| n.map_or(FILE_HEADER, |(_, len)| len)).collect()

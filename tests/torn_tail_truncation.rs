@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use support::{
-    ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, encode_entry, is_data_file, parse_entries,
+    ENTRY_HEADER_LEN, FILE_HEADER_LEN, TreesModel, encode_entry, entries_end, is_data_file, parse_entries,
     restore_dir_with_cut, snapshot_dir,
 };
 
@@ -223,7 +223,7 @@ fn torn_value_holding_an_entry_image_is_still_a_tail() {
     let head = std::fs::read(&path).expect("read data file");
     let tree =
         u32::from_le_bytes(head[FILE_HEADER_LEN + 8..FILE_HEADER_LEN + 12].try_into().expect("4 bytes"));
-    let outer_at = head.len();
+    let outer_at = entries_end(&head);
     // The value starts 28 + 4 bytes into its entry, which is an 8-byte boundary:
     // the image lies where a scan looks for entries.
     let image = encode_entry(1 << 20, tree, &777u32.to_be_bytes(), b"never written by any put");

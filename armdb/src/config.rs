@@ -100,6 +100,13 @@ pub struct Config {
     /// every memory-mapped store. File systems without maps (`SimFs`) read
     /// with `pread` either way.
     pub mmap_reads: bool,
+    /// Bytes by which a shard's active file is grown ahead of its appends
+    /// (default 4 MiB, never past `max_file_size`; 0 appends without
+    /// reserving). The file is extended with `ftruncate`, which allocates no
+    /// block: a durable append then changes no file size, and `fdatasync`
+    /// skips the inode update. Sealing and closing cut the file back to its
+    /// last entry; after a crash, recovery reads the zeros as the log's end.
+    pub preallocate: u64,
     /// What recovery does with corruption that is not a torn tail.
     pub corruption: CorruptionPolicy,
     /// Which sealed data files get a hint file.
@@ -123,6 +130,7 @@ impl Default for Config {
             value_cache_bytes: 64 << 20,
             keydir: true,
             mmap_reads: true,
+            preallocate: 4 << 20,
             corruption: CorruptionPolicy::default(),
             hints: Hints::default(),
             compaction: crate::CompactionConfig::default(),

@@ -198,9 +198,19 @@ pub fn hint_files(root: &Path) -> Vec<PathBuf> {
     shard_files(root, is_hint_file)
 }
 
-/// The total size of the data files of the database at `root`.
+/// The bytes the data files of the database at `root` hold, each up to its
+/// last nonzero byte: the zeros an active file is grown by ahead of its
+/// appends (`Config::preallocate`) are neither data nor, sparse, disk use.
 pub fn data_bytes(root: &Path) -> u64 {
-    data_files(root).iter().map(|f| std::fs::metadata(f).expect("stat a data file").len()).sum()
+    data_files(root)
+        .iter()
+        .map(|f| {
+            // Up to the last nonzero byte, without parsing: a file being
+            // written may end in half an entry.
+            let bytes = std::fs::read(f).expect("read a data file");
+            bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1)
+        })
+        .sum()
 }
 
 /// Removes every hint file of the database at `root`. Without hints, open
@@ -336,13 +346,25 @@ pub struct DiskEntry {
 }
 
 /// Walks the entries of a data file's bytes from `from` (`FILE_HEADER_LEN` for
-/// a whole file) and asserts that the last one ends the file.
+/// a whole file) and asserts that the last one ends the file: what a sealed
+/// file, or any file after `close`, looks like.
 pub fn parse_entries(file: &[u8], from: usize) -> Vec<DiskEntry> {
+    let entries = parse_live_entries(file, from);
+    let end = entries.last().map_or(from, |e| e.end);
+    assert_eq!(end, file.len(), "the entries from offset {from} do not end with the file");
+    entries
+}
+
+/// [`parse_entries`] for the active file of an open database: the last entry
+/// may be followed by zeros (the space reserved ahead of its appends,
+/// `Config::preallocate`), and by nothing else.
+pub fn parse_live_entries(file: &[u8], from: usize) -> Vec<DiskEntry> {
     let u16_at = |at: usize| u16::from_le_bytes([file[at], file[at + 1]]);
     let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().expect("4 bytes"));
     let mut out = Vec::new();
     let mut at = from;
-    while at < file.len() {
+    // An entry's header is never all zeros, so zeros to the end are no entry.
+    while at < file.len() && file[at..].iter().any(|&b| b != 0) {
         let word = u64::from_le_bytes(file[at..at + 8].try_into().expect("8 bytes"));
         let key_len = usize::from(u16_at(at + 12));
         let value_len = u32_at(at + 16) as usize;
@@ -361,8 +383,18 @@ pub fn parse_entries(file: &[u8], from: usize) -> Vec<DiskEntry> {
         });
         at = end;
     }
-    assert_eq!(at, file.len(), "the entries from offset {from} do not end with the file");
+    assert!(
+        at >= file.len() || file[at..].iter().all(|&b| b == 0),
+        "the entries from offset {from} do not end with the file"
+    );
+    assert!(at <= file.len(), "the entries from offset {from} run past the end of the file");
     out
+}
+
+/// The offset just past the last entry of a data file's bytes (its header's
+/// end if it holds none): the file's length, less any reserved zeros.
+pub fn entries_end(file: &[u8]) -> usize {
+    parse_live_entries(file, FILE_HEADER_LEN).last().map_or(FILE_HEADER_LEN, |e| e.end)
 }
 
 /// CRC-32 (IEEE) of the concatenation of `parts`, as the entry format specifies.

@@ -68,8 +68,12 @@ impl DataFile {
             fs.open(&path, OpenMode::CreateNew).map_err(|e| Error::io("create data file", &path, e))?;
         if let Err(e) = file.write_all_at(&header.encode(), 0) {
             // Leave no file with a partial header behind: the next try reuses the id.
+            // One that stays would become the last file of its shard at the next
+            // open, and the file before it, still being appended to, a sealed
+            // file: its error poisons (it is no full disk).
             if let Err(rm) = fs.remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %rm, "cannot remove a data file whose header failed");
+                tracing::error!(path = %path.display(), error = %rm, "cannot remove a data file whose header failed");
+                return Err(Error::io("remove a data file whose header failed", &path, rm));
             }
             return Err(Error::io("write data file header", &path, e));
         }
@@ -167,6 +171,12 @@ impl DataFile {
         self.file.write_all_at(bytes, offset).map_err(|e| Error::io("write", &self.path, e))?;
         self.written.store(offset + bytes.len() as u64, Ordering::Release);
         Ok(())
+    }
+
+    /// Grows the file to `len` bytes of zeros past its written ones (sparse:
+    /// no block is allocated until written). Appends then land inside the file.
+    pub(crate) fn reserve(&self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(|e| Error::io("reserve space in", &self.path, e))
     }
 
     /// Cuts the file back to `len` bytes (at most its written length), dropping

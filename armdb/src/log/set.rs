@@ -317,10 +317,12 @@ impl LogSet {
 impl Drop for LogSet {
     fn drop(&mut self) {
         self.stop_flusher();
-        if self.health.check().is_ok()
-            && let Err(e) = self.flush()
-        {
-            tracing::error!(error = %e, "flush on drop failed");
+        if self.health.check().is_ok() {
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "flush on drop failed");
+                return;
+            }
+            self.shards.iter().for_each(Shard::trim_reserved);
         }
     }
 }

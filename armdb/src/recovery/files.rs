@@ -208,7 +208,13 @@ fn recover_file(
     drop(scanner);
     let mut valid_len = len;
     if let Some(at) = truncate_at {
-        tracing::warn!(path = %path.display(), offset = at, bytes = len - at, "truncating a torn tail");
+        if zeros(&*file, path, at, len)? {
+            // Space the writer reserved ahead of its appends (`Config::preallocate`)
+            // and a crash left, or a file the file system grew but never wrote.
+            tracing::info!(path = %path.display(), offset = at, bytes = len - at, "truncating a zero-filled tail");
+        } else {
+            tracing::warn!(path = %path.display(), offset = at, bytes = len - at, "truncating a torn tail");
+        }
         file.set_len(at).map_err(|e| Error::io("truncate torn tail of", path, e))?;
         file.sync_data().map_err(|e| Error::io("fsync", path, e))?;
         out.report.truncated_bytes += len - at;
@@ -218,6 +224,21 @@ fn recover_file(
     data.note_seq(min_seq);
     data.note_entries(entries, key_bytes);
     Ok(Some(data))
+}
+
+/// Whether the bytes from `at` to `len` are all zeros.
+fn zeros(file: &dyn FsFile, path: &Path, mut at: u64, len: u64) -> Result<bool> {
+    // On the stack: recovery's allocations stay bounded by what the files declare.
+    let mut buf = [0u8; 4096];
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at).map_err(|e| Error::io("read during recovery of", path, e))?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// Whether the damage at `at` in the last file of a shard is the hole a power

@@ -19,9 +19,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+mod contents;
 mod fault;
 mod file;
 
+use contents::Contents;
 use fault::Armed;
 pub use fault::{Fault, FaultError, OpKind};
 use file::{SimFile, SimLock, inode};
@@ -48,7 +50,7 @@ pub enum Loss {
 /// Counts of the calls the simulated file system served and failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SimStats {
-    /// Positional writes and length changes.
+    /// Positional writes and calls that grow a file (the calls a full disk fails).
     pub writes: u64,
     /// File fsyncs.
     pub syncs: u64,
@@ -76,8 +78,8 @@ enum Node {
 
 #[derive(Debug, Default)]
 struct Inode {
-    data: Vec<u8>,
-    durable: Vec<u8>,
+    data: Contents,
+    durable: Contents,
 }
 
 #[derive(Debug, Default)]
@@ -261,7 +263,7 @@ impl SimFs {
     pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
         let s = self.state();
         match s.names.get(path) {
-            Some(Node::File(ino)) => s.inodes.get(ino).map(|i| i.data.clone()),
+            Some(Node::File(ino)) => s.inodes.get(ino).map(|i| i.data.to_vec()),
             _ => None,
         }
     }
@@ -282,8 +284,8 @@ impl SimFs {
         };
         s.durable.insert(path.to_owned(), Node::File(ino));
         let inode = s.inodes.entry(ino).or_default();
-        inode.data = bytes.to_vec();
-        inode.durable = bytes.to_vec();
+        inode.data = Contents::from_vec(bytes.to_vec());
+        inode.durable = Contents::from_vec(bytes.to_vec());
     }
 
     /// The paths of every file, in order.
@@ -294,17 +296,21 @@ impl SimFs {
 }
 
 /// The bytes of a file after a power cut that keeps random unsynced pages.
-fn survive(durable: &[u8], written: &[u8], rng: &mut SplitMix) -> Vec<u8> {
+fn survive(durable: &Contents, written: &Contents, rng: &mut SplitMix) -> Contents {
     let len = if rng.coin() { written.len() } else { durable.len() };
-    let mut out = vec![0u8; len];
+    // Past what either image stores both read as zeros: nothing to copy there.
+    let stored = len.min(written.stored().max(durable.stored()));
+    let mut out = vec![0u8; stored as usize];
     for (page, chunk) in out.chunks_mut(PAGE).enumerate() {
-        let at = page * PAGE;
+        let at = (page * PAGE) as u64;
         let from = if rng.coin() { written } else { durable };
         for (i, b) in chunk.iter_mut().enumerate() {
             // A page keeps one image: written or durable; bytes beyond it are zeros.
-            *b = from.get(at + i).copied().unwrap_or(0);
+            *b = from.byte(at + i as u64);
         }
     }
+    let mut out = Contents::from_vec(out);
+    out.set_len(len);
     out
 }
 
@@ -344,7 +350,7 @@ impl FileSystem for SimFs {
                 s.fault(OpKind::Create, path)?;
                 match existing {
                     Some(Node::File(ino)) => {
-                        inode(&mut s, ino, path)?.data.clear();
+                        inode(&mut s, ino, path)?.data.set_len(0);
                         ino
                     }
                     _ => s.new_file(path),

@@ -66,8 +66,9 @@ fn faults_fail_the_nth_call_and_leave_half_a_write() {
 fn random_pages_keep_whole_pages_of_either_image() {
     let durable = vec![1u8; PAGE + 10];
     let written = vec![2u8; 3 * PAGE];
+    let images = (Contents::from_vec(durable.clone()), Contents::from_vec(written.clone()));
     for seed in 0..64 {
-        let out = survive(&durable, &written, &mut SplitMix(seed));
+        let out = survive(&images.0, &images.1, &mut SplitMix(seed)).to_vec();
         assert!(out.len() == durable.len() || out.len() == written.len());
         for (page, chunk) in out.chunks(PAGE).enumerate() {
             let at = page * PAGE;
@@ -78,6 +79,24 @@ fn random_pages_keep_whole_pages_of_either_image() {
             assert!(from_written || from_durable, "seed {seed} page {page}");
         }
     }
+}
+
+#[test]
+fn a_grown_file_reads_zeros_and_stores_none_of_them() {
+    let fs = fs_with_dir();
+    let a = fs.open(Path::new("/d/a"), OpenMode::CreateNew).expect("create");
+    a.write_all_at(b"head", 0).expect("write");
+    a.set_len(1 << 30).expect("grow by a gigabyte");
+    assert_eq!(a.len().expect("len"), 1 << 30);
+    let mut buf = [9u8; 8];
+    a.read_exact_at(&mut buf, 2).expect("read across the hole's start");
+    assert_eq!(&buf, b"ad\0\0\0\0\0\0");
+    assert!(a.read_exact_at(&mut buf, (1 << 30) - 4).is_err(), "read past the end");
+    a.set_len(6).expect("cut");
+    a.sync_data().expect("fsync");
+    fs.sync_dir(Path::new("/d")).expect("fsync the directory");
+    fs.restart(Loss::KeepRandomPages { seed: 3 });
+    assert_eq!(fs.read_file(Path::new("/d/a")).as_deref(), Some(&b"head\0\0"[..]));
 }
 
 #[test]
