@@ -49,6 +49,9 @@ struct Args {
     /// Seed of the data set and of every random choice.
     #[arg(long, default_value_t = data::DEFAULT_SEED)]
     seed: u64,
+    /// Run nothing: write the table and the charts of this saved results.json to `--out`.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    report: Option<PathBuf>,
     /// Internal: run as a child process in this role (`kill` or `memory`).
     #[arg(long, hide = true)]
     child: Option<child::Role>,
@@ -71,6 +74,11 @@ fn run(args: Args) -> Result<()> {
         let [kind] = kinds[..] else { return Err("a child runs exactly one engine".into()) };
         let dir = args.child_dir.ok_or("a child needs --child-dir")?;
         return child::run(role, kind, &dir, args.scale, args.seed);
+    }
+    if let Some(saved) = args.report {
+        let results: report::Results = serde_json::from_slice(&std::fs::read(&saved)?)?;
+        std::fs::create_dir_all(&args.out)?;
+        return report::write(&results, &args.out);
     }
     let started = Instant::now();
     let plan = args.scale.plan();

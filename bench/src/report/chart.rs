@@ -39,6 +39,9 @@ fn color(engine: &str) -> RGBColor {
         "redb" => RGBColor(31, 119, 180),
         "fjall" => RGBColor(44, 160, 44),
         "lmdb" => RGBColor(148, 103, 189),
+        "rocksdb" => RGBColor(140, 86, 75),
+        "native_db" => RGBColor(23, 190, 207),
+        "sled" => RGBColor(188, 189, 34),
         _ => RGBColor(127, 127, 127),
     }
 }
