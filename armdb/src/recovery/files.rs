@@ -226,7 +226,7 @@ fn recover_file(
     Ok(Some(data))
 }
 
-/// Whether the bytes from `at` to `len` are all zeros.
+/// Whether the bytes from `at` to `len` are all zeros (read 4 KiB at a time).
 fn zeros(file: &dyn FsFile, path: &Path, mut at: u64, len: u64) -> Result<bool> {
     // On the stack: recovery's allocations stay bounded by what the files declare.
     let mut buf = [0u8; 4096];
@@ -256,12 +256,9 @@ fn power_cut_hole(file: &dyn FsFile, path: &Path, at: u64, len: u64) -> Result<b
     };
     let extent_end = (at + reach as u64).min(len);
     let mut start = at;
-    let mut page = vec![0u8; PAGE as usize];
     while start < len && (start == at || start < extent_end) {
         let end = ((start / PAGE + 1) * PAGE).min(len);
-        let buf = &mut page[..(end - start) as usize];
-        file.read_exact_at(buf, start).map_err(|e| Error::io("read during recovery of", path, e))?;
-        if buf.iter().all(|&b| b == 0) {
+        if zeros(file, path, start, end)? {
             return Ok(true);
         }
         start = end;
