@@ -46,6 +46,18 @@ pub fn delete_hints(dir: &Path) -> Result<usize> {
     Ok(deleted)
 }
 
+/// Waits until the file system holding `dir` has written back everything
+/// (`sync -f`, which calls `syncfs`), so the work left by the previous
+/// engine (its deleted files' blocks, the journal) does not slow the
+/// durable writes of the next. A `sync` that cannot run is reported and skipped.
+pub fn settle(dir: &Path) {
+    match std::process::Command::new("sync").arg("-f").arg(dir).status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => eprintln!("compare: `sync -f {}` failed ({status}); not settled", dir.display()),
+        Err(e) => eprintln!("compare: cannot run `sync -f {}` ({e}); not settled", dir.display()),
+    }
+}
+
 /// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`).
 ///
 /// # Errors

@@ -93,6 +93,7 @@ fn run(args: Args) -> Result<()> {
     let data = data::DataSet::generate(plan.pairs, args.seed);
     let mut records = Vec::new();
     limits::run(&plan, &data, &tmp, &mut records)?;
+    fsutil::settle(&tmp);
     for kind in kinds {
         let dir =
             tempfile::Builder::new().prefix(&format!("armdb-bench-{}-", kind.name())).tempdir_in(&tmp)?;
@@ -100,6 +101,7 @@ fn run(args: Args) -> Result<()> {
         phases::run(kind, &plan, &data, dir.path(), &child, &mut records)?;
         // The engine was closed by `phases::run`; its files go before the next engine starts.
         dir.close()?;
+        fsutil::settle(&tmp);
     }
 
     let results =

@@ -11,7 +11,9 @@ use crate::log::{BatchEntry, Loc, LogSet};
 use crate::{Key, Result};
 
 /// Batches of at least this many writes update the indexes in key order.
-const SORT_APPLY_FROM: usize = 4096;
+const SORT_APPLY_FROM: usize = 256;
+/// Batches of at least this many operations grow the keydirs up front.
+const RESERVE_FROM: usize = 256;
 /// Batches of at least this many writes of const and var trees update the
 /// indexes on several threads, each a range of keys.
 const PARALLEL_APPLY_FROM: usize = 512;
@@ -39,6 +41,12 @@ pub(crate) trait BatchOp: Send {
     fn concurrent(&self) -> bool {
         false
     }
+    /// Whether the operation may add its key to its tree (a put).
+    fn adds_key(&self) -> bool {
+        false
+    }
+    /// Makes room in the operation's tree for `additional` more keys.
+    fn reserve(&self, _additional: usize) {}
 }
 
 /// A set of puts and deletes over any trees of one database, committed with
@@ -103,6 +111,12 @@ impl<K: Key, V: Slot> BatchOp for PutOp<K, V> {
     }
     fn concurrent(&self) -> bool {
         true
+    }
+    fn adds_key(&self) -> bool {
+        true
+    }
+    fn reserve(&self, additional: usize) {
+        self.core.index.reserve(additional);
     }
 }
 
@@ -230,6 +244,7 @@ impl Batch {
             let mut slots: Vec<Option<Box<dyn BatchOp>>> = ops.into_iter().map(Some).collect();
             keep.iter().filter_map(|&i| slots[i].take()).collect()
         };
+        reserve(&ops);
         let shards: Vec<usize> = ops.iter().map(|op| log.shard_of(op.tree_id(), op.key_bytes())).collect();
         let mut locks = log.lock_shards(shards.iter().copied())?;
         let mut writes = Vec::with_capacity(ops.len());
@@ -263,6 +278,28 @@ impl Batch {
         };
         let order = apply_order(&ops, &writes, locs);
         locks.finish(|| apply(&mut ops, order, &arena))
+    }
+}
+
+/// Grows the keydir of every tree a large batch puts to, before any lock is
+/// taken, so that the batch's keys fit without a resize: the map is copied
+/// once, here, rather than left for the writes that follow to copy a chunk at
+/// a time (and for reads to search both tables meanwhile). Counts every put,
+/// so a batch of overwrites may grow a map one doubling early.
+fn reserve(ops: &[Box<dyn BatchOp>]) {
+    if ops.len() < RESERVE_FROM {
+        return;
+    }
+    // (tree, an op of it, its puts), for the few trees of a batch.
+    let mut trees: Vec<(u32, usize, usize)> = Vec::new();
+    for (i, op) in ops.iter().enumerate().filter(|(_, op)| op.adds_key()) {
+        match trees.iter_mut().find(|t| t.0 == op.tree_id()) {
+            Some(t) => t.2 += 1,
+            None => trees.push((op.tree_id(), i, 1)),
+        }
+    }
+    for (_, i, puts) in trees {
+        ops[i].reserve(puts);
     }
 }
 

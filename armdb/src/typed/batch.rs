@@ -56,6 +56,12 @@ impl<R: Record> BatchOp for TypedPut<R> {
             self.core.release(claims);
         }
     }
+    fn adds_key(&self) -> bool {
+        true
+    }
+    fn reserve(&self, additional: usize) {
+        self.core.core.index.reserve(additional);
+    }
 }
 
 struct TypedDelete<R: Record> {

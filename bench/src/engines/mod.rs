@@ -4,6 +4,7 @@
 //! user to, with 2 GiB of cache, and checks every value it reads.
 
 mod armdb;
+mod armdb_typed;
 mod fjall;
 mod lmdb;
 #[cfg(feature = "native_db")]
@@ -72,6 +73,8 @@ pub enum EngineKind {
     ArmdbVar,
     /// `ConstTree<[u8; 24], 150>`: values in memory.
     ArmdbConst,
+    /// `TypedTree<Pair>` of a `#[derive(Tree)]` record: records decoded in memory.
+    ArmdbTyped,
     /// redb.
     Redb,
     /// fjall.
@@ -94,6 +97,7 @@ impl EngineKind {
     pub const ALL: &[EngineKind] = &[
         Self::ArmdbVar,
         Self::ArmdbConst,
+        Self::ArmdbTyped,
         Self::Redb,
         Self::Fjall,
         Self::Lmdb,
@@ -127,6 +131,7 @@ impl EngineKind {
         match self {
             Self::ArmdbVar => "armdb-var",
             Self::ArmdbConst => "armdb-const",
+            Self::ArmdbTyped => "armdb-typed",
             Self::Redb => "redb",
             Self::Fjall => "fjall",
             Self::Lmdb => "lmdb",
@@ -141,18 +146,18 @@ impl EngineKind {
 
     /// Whether this is one of armdb's rows.
     pub fn is_armdb(self) -> bool {
-        matches!(self, Self::ArmdbVar | Self::ArmdbConst)
+        matches!(self, Self::ArmdbVar | Self::ArmdbConst | Self::ArmdbTyped)
     }
 
     /// Whether the prefix-scan phase runs for this engine (armdb and fjall).
     pub fn prefix_scans(self) -> bool {
-        matches!(self, Self::ArmdbVar | Self::ArmdbConst | Self::Fjall)
+        self.is_armdb() || self == Self::Fjall
     }
 
     /// Whether the engine has a compaction of its own (LMDB and sled do not).
     pub fn has_compaction(self) -> bool {
         match self {
-            Self::ArmdbVar | Self::ArmdbConst | Self::Redb | Self::Fjall => true,
+            Self::ArmdbVar | Self::ArmdbConst | Self::ArmdbTyped | Self::Redb | Self::Fjall => true,
             #[cfg(feature = "rocksdb")]
             Self::Rocksdb => true,
             #[cfg(feature = "native_db")]
@@ -184,6 +189,7 @@ impl EngineKind {
         Ok(match self {
             Self::ArmdbVar => Box::new(armdb::Armdb::<armdb::Var>::open(dir, commit)?),
             Self::ArmdbConst => Box::new(armdb::Armdb::<armdb::Const>::open(dir, commit)?),
+            Self::ArmdbTyped => Box::new(armdb::Armdb::<armdb_typed::Typed>::open(dir, commit)?),
             Self::Redb => Box::new(redb::Redb::open(dir, commit)?),
             Self::Fjall => Box::new(fjall::Fjall::open(dir, commit)?),
             Self::Lmdb => Box::new(lmdb::Lmdb::open(dir, commit)?),
@@ -205,6 +211,9 @@ impl EngineKind {
         Ok(match self {
             Self::ArmdbVar => Some(Box::new(armdb::Armdb::<armdb::Var>::open_with(dir, commit, false)?)),
             Self::ArmdbConst => Some(Box::new(armdb::Armdb::<armdb::Const>::open_with(dir, commit, false)?)),
+            Self::ArmdbTyped => {
+                Some(Box::new(armdb::Armdb::<armdb_typed::Typed>::open_with(dir, commit, false)?))
+            }
             _ => None,
         })
     }

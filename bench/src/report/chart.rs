@@ -36,6 +36,7 @@ fn color(engine: &str) -> RGBColor {
     match engine {
         "armdb-var" => RGBColor(214, 39, 40),
         "armdb-const" => RGBColor(255, 127, 14),
+        "armdb-typed" => RGBColor(188, 128, 34),
         "redb" => RGBColor(31, 119, 180),
         "fjall" => RGBColor(44, 160, 44),
         "lmdb" => RGBColor(148, 103, 189),
