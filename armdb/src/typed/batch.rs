@@ -62,6 +62,10 @@ impl<R: Record> BatchOp for TypedPut<R> {
     fn reserve(&self, additional: usize) {
         self.core.core.index.reserve(additional);
     }
+    fn concurrent(&self) -> bool {
+        // Without secondary indexes, applying a put touches only its own key.
+        self.core.indexes.is_empty()
+    }
 }
 
 struct TypedDelete<R: Record> {
@@ -88,6 +92,9 @@ impl<R: Record> BatchOp for TypedDelete<R> {
     fn apply(&mut self, loc: Loc, _: &[u8]) {
         self.core.core.uninstall(&self.key, loc);
         self.core.index_replace(self.key, self.old.as_deref(), None);
+    }
+    fn concurrent(&self) -> bool {
+        self.core.indexes.is_empty()
     }
 }
 
