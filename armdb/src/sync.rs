@@ -1,4 +1,4 @@
-//! Lock helpers.
+//! Lock, thread and cache helpers.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -51,4 +51,24 @@ pub(crate) fn run_in_parts<T: Send, R: Send>(
 /// can panic: user callbacks run before any engine state is changed.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Bytes of `bytes` that [`prefetch`] asks for: an entry's header, key and
+/// the start of its value.
+const PREFETCH_BYTES: usize = 256;
+
+/// Asks the CPU to start loading the first cache lines of `bytes`, without
+/// waiting for them. A hint only: no effect on what any read returns.
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes[..bytes.len().min(PREFETCH_BYTES)].chunks(64) {
+        // SAFETY: SSE is part of every x86_64 target, and a prefetch reads
+        // nothing and cannot fault; the address is inside a live slice anyway.
+        #[allow(unsafe_code, reason = "a cache hint, the one x86 intrinsic armdb calls")]
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }

@@ -167,6 +167,11 @@ impl LogSet {
         Ok(Some(value))
     }
 
+    /// Starts loading the entry at `loc` into the CPU's cache (see [`Shard::prefetch`]).
+    pub(crate) fn prefetch(&self, loc: Loc) {
+        self.shards[loc.shard as usize].prefetch(loc);
+    }
+
     /// Checks an entry read from `loc` and returns its value.
     pub(crate) fn verify_value(&self, loc: Loc, tree: u32, key: &[u8], bytes: Vec<u8>) -> Result<Bytes> {
         let range = self.check_entry(loc, tree, key, &bytes)?;

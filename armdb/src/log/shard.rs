@@ -387,6 +387,22 @@ impl Shard {
         }
     }
 
+    /// Asks the CPU to start loading the entry at `loc` through its file's
+    /// memory map, so that reading it a little later does not wait for memory.
+    /// Does nothing when the entry is not mapped.
+    pub(crate) fn prefetch(&self, loc: Loc) {
+        if !self.mmap_reads {
+            return;
+        }
+        let files = self.files.load();
+        if let Some(bytes) = files
+            .get(&loc.file)
+            .and_then(|f| f.mapped(u64::from(loc.offset), loc.len as usize, self.max_file_size))
+        {
+            crate::sync::prefetch(bytes);
+        }
+    }
+
     fn file(&self, loc: Loc) -> Result<Arc<DataFile>> {
         self.files.load().get(&loc.file).cloned().ok_or_else(|| {
             Error::invalid(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::core::{Locked, TreeCore};
+use super::read_ahead::ReadAhead;
 use crate::key::{KeyBytes, Prefix};
 use crate::log::Loc;
 use crate::{Key, Result};
@@ -180,12 +181,13 @@ impl<K: Key> VarTree<K> {
 
     /// All pairs in key order; each value is read when the iterator reaches it.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        self.core.index.iter().filter_map(|e| self.pair(e))
+        ReadAhead::new(self.core.index.iter(), |loc| self.core.log.prefetch(loc)).filter_map(|e| self.pair(e))
     }
 
     /// The pairs whose keys fall in `range`, in key order.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        self.core.index.range(range).filter_map(|e| self.pair(e))
+        ReadAhead::new(self.core.index.range(range), |loc| self.core.log.prefetch(loc))
+            .filter_map(|e| self.pair(e))
     }
 
     /// The pairs whose keys start with `prefix`, in key order.
