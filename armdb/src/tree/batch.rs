@@ -1,17 +1,15 @@
 //! `Batch`: puts and deletes across trees and shards, committed atomically.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use super::core::{Slot, TreeCore};
+use super::order::{apply_order, last_per_key};
 use super::{ConstSlot, ConstTree, VarTree};
 use crate::key::KeyBytes;
 use crate::log::{BatchEntry, Loc, LogSet};
 use crate::{Key, Result};
 
-/// Batches of at least this many writes update the indexes in key order.
-const SORT_APPLY_FROM: usize = 256;
 /// Batches of at least this many operations grow the keydirs up front.
 const RESERVE_FROM: usize = 256;
 /// Batches of at least this many writes of const and var trees update the
@@ -233,17 +231,7 @@ impl Batch {
             ));
         }
         // The last operation on a key wins.
-        let mut last: HashMap<(u32, &[u8]), usize, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(ops.len(), foldhash::fast::RandomState::default());
-        for (i, op) in ops.iter().enumerate() {
-            last.insert((op.tree_id(), op.key_bytes()), i);
-        }
-        let mut keep: Vec<usize> = last.into_values().collect();
-        keep.sort_unstable();
-        let mut ops: Vec<Box<dyn BatchOp>> = {
-            let mut slots: Vec<Option<Box<dyn BatchOp>>> = ops.into_iter().map(Some).collect();
-            keep.iter().filter_map(|&i| slots[i].take()).collect()
-        };
+        let (mut ops, by_key) = last_per_key(ops);
         reserve(&ops);
         let shards: Vec<usize> = ops.iter().map(|op| log.shard_of(op.tree_id(), op.key_bytes())).collect();
         let mut locks = log.lock_shards(shards.iter().copied())?;
@@ -276,7 +264,7 @@ impl Batch {
                 return Err(e);
             }
         };
-        let order = apply_order(&ops, &writes, locs);
+        let order = apply_order(&writes, locs, by_key, ops.len());
         locks.finish(|| apply(&mut ops, order, &arena))
     }
 }
@@ -301,19 +289,6 @@ fn reserve(ops: &[Box<dyn BatchOp>]) {
     for (_, i, puts) in trees {
         ops[i].reserve(puts);
     }
-}
-
-/// The order in which a batch's writes reach the indexes: as given, or for a
-/// large batch by key, since a skiplist takes ascending keys several times
-/// faster than random ones once it outgrows the CPU caches. Every key of the
-/// batch is distinct.
-fn apply_order(ops: &[Box<dyn BatchOp>], writes: &[usize], locs: Vec<Loc>) -> Vec<(usize, Loc)> {
-    let mut order: Vec<(u32, &[u8], usize, Loc)> =
-        writes.iter().zip(locs).map(|(&i, loc)| (ops[i].tree_id(), ops[i].key_bytes(), i, loc)).collect();
-    if order.len() >= SORT_APPLY_FROM {
-        order.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
-    }
-    order.into_iter().map(|(_, _, i, loc)| (i, loc)).collect()
 }
 
 /// Points the indexes at the written entries, in `order`. A large batch whose

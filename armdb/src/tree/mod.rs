@@ -4,6 +4,7 @@ mod batch;
 mod const_tree;
 pub(crate) mod core;
 mod index;
+mod order;
 mod read_ahead;
 pub(crate) mod registry;
 mod var_tree;
