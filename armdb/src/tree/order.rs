@@ -15,9 +15,10 @@ const SORT_FROM: usize = 256;
 /// positions in key order.
 ///
 /// A large batch sorts its operations once by (key, tree, position) instead of
-/// hashing every key and sorting again for the index updates: ties on the
-/// key's first 8 bytes, held in the sorted array, are rare, so the sort seldom
-/// reads an operation's key through its box.
+/// hashing every key and sorting again for the index updates. The key's first
+/// 8 bytes are held in the sorted array, so unless many keys share them (a
+/// common leading field), the sort seldom reads an operation's key through its
+/// box.
 pub(crate) fn last_per_key(ops: Vec<Box<dyn BatchOp>>) -> (Vec<Box<dyn BatchOp>>, Option<Vec<usize>>) {
     if ops.len() < SORT_FROM {
         let mut last: HashMap<(u32, &[u8]), usize, foldhash::fast::RandomState> =
