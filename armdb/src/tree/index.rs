@@ -152,6 +152,11 @@ where
         Self { layout }
     }
 
+    /// Whether point lookups go through a keydir (`Config::keydir`).
+    pub(crate) fn has_keydir(&self) -> bool {
+        matches!(self.layout, Layout::Keyed { .. })
+    }
+
     pub(crate) fn get(&self, key: &K) -> Option<V> {
         match &self.layout {
             Layout::Ordered(m) => m.get(key).map(|e| e.value().clone()),

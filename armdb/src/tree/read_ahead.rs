@@ -11,21 +11,24 @@ use crate::log::Loc;
 
 /// Index entries a scan fetches ahead of the one it returns, once it has
 /// returned that many: a short scan (`take(2)`) looks ahead less.
-const READ_AHEAD: usize = 4;
+pub(crate) const READ_AHEAD: usize = 4;
 
-/// The index entries of `inner`, with `prefetch` called on the next few
-/// while the caller reads the current one. Forward only: from the back it
-/// returns entries as `inner` does.
+/// The index entries of `inner`, with `prefetch` called on the next few (at
+/// most `max_depth`; 0 reads nothing ahead) while the caller reads the
+/// current one. Forward only: from the back it returns entries as `inner`
+/// does. An entry fetched ahead may be stale by the time it is returned: the
+/// caller looks its key up again (see `VarTree::scan`).
 pub(crate) struct ReadAhead<K, I, F> {
     inner: I,
     prefetch: F,
     ahead: VecDeque<(K, Loc)>,
     depth: usize,
+    max_depth: usize,
 }
 
 impl<K, I, F: Fn(Loc)> ReadAhead<K, I, F> {
-    pub(crate) fn new(inner: I, prefetch: F) -> Self {
-        Self { inner, prefetch, ahead: VecDeque::new(), depth: 0 }
+    pub(crate) fn new(inner: I, max_depth: usize, prefetch: F) -> Self {
+        Self { inner, prefetch, ahead: VecDeque::new(), depth: 0, max_depth }
     }
 }
 
@@ -37,11 +40,11 @@ impl<K, I: Iterator<Item = (K, Loc)>, F: Fn(Loc)> Iterator for ReadAhead<K, I, F
             let Some((key, loc)) = self.inner.next() else { break };
             (self.prefetch)(loc);
             if self.ahead.capacity() == 0 {
-                self.ahead.reserve_exact(READ_AHEAD + 1);
+                self.ahead.reserve_exact(self.max_depth + 1);
             }
             self.ahead.push_back((key, loc));
         }
-        self.depth = (self.depth + 1).min(READ_AHEAD);
+        self.depth = (self.depth + 1).min(self.max_depth);
         self.ahead.pop_front()
     }
 }
@@ -68,8 +71,9 @@ mod tests {
     fn forward_returns_every_entry_in_order_after_prefetching_it() {
         for n in [0, 1, 2, 5, 40] {
             let fetched = RefCell::new(Vec::new());
-            let it =
-                ReadAhead::new(entries(n).into_iter(), |loc: Loc| fetched.borrow_mut().push(loc.offset / 8));
+            let it = ReadAhead::new(entries(n).into_iter(), READ_AHEAD, |loc: Loc| {
+                fetched.borrow_mut().push(loc.offset / 8)
+            });
             let mut got = Vec::new();
             for (key, _) in it {
                 let fetched = fetched.borrow();
@@ -90,12 +94,24 @@ mod tests {
     #[test]
     fn a_short_scan_reads_little_ahead() {
         let fetched = RefCell::new(0);
-        let got: Vec<u32> = ReadAhead::new(entries(100).into_iter(), |_| *fetched.borrow_mut() += 1)
-            .take(2)
-            .map(|(k, _)| k)
-            .collect();
+        let got: Vec<u32> =
+            ReadAhead::new(entries(100).into_iter(), READ_AHEAD, |_| *fetched.borrow_mut() += 1)
+                .take(2)
+                .map(|(k, _)| k)
+                .collect();
         assert_eq!(got, [0, 1]);
         assert_eq!(*fetched.borrow(), 3);
+    }
+
+    #[test]
+    fn depth_zero_reads_nothing_ahead() {
+        let fetched = RefCell::new(0);
+        let mut it = ReadAhead::new(entries(10).into_iter(), 0, |_| *fetched.borrow_mut() += 1);
+        for want in 0..10 {
+            assert_eq!(it.next().map(|(k, _)| k), Some(want));
+            assert_eq!(*fetched.borrow(), want as usize + 1);
+        }
+        assert_eq!(it.next(), None);
     }
 
     #[test]
@@ -103,7 +119,7 @@ mod tests {
         // Each pattern bit: 0 takes from the front, 1 from the back.
         for pattern in 0u32..256 {
             let n = 12;
-            let mut it = ReadAhead::new(entries(n).into_iter(), |_| {});
+            let mut it = ReadAhead::new(entries(n).into_iter(), READ_AHEAD, |_| {});
             let mut model: VecDeque<u32> = (0..n).collect();
             for step in 0..=n {
                 let back = step < 8 && pattern >> step & 1 == 1;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::core::{Locked, TreeCore};
-use super::read_ahead::ReadAhead;
+use super::read_ahead::{READ_AHEAD, ReadAhead};
 use crate::key::{KeyBytes, Prefix};
 use crate::log::Loc;
 use crate::{Key, Result};
@@ -179,15 +179,36 @@ impl<K: Key> VarTree<K> {
         self.read(&key, loc).map(|v| v.map(|v| (key, v))).transpose()
     }
 
+    /// The pairs of index `entries`, each value read when the iterator returns it.
+    ///
+    /// With a keydir, a forward scan reads ahead ([`ReadAhead`]), and each
+    /// entry's location is looked up again when it is returned: a lookup of
+    /// keydir lines the read-ahead has just loaded. So a key deleted or
+    /// overwritten after it was fetched ahead, by this thread or another, is
+    /// skipped or read at its new place, as without read-ahead. Without a
+    /// keydir that second lookup would be a skiplist search, so such a scan
+    /// does not read ahead.
+    fn scan<I>(&self, entries: I) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>>
+    where
+        I: DoubleEndedIterator<Item = (K, Loc)>,
+    {
+        let keyed = self.core.index.has_keydir();
+        let depth = if keyed { READ_AHEAD } else { 0 };
+        ReadAhead::new(entries, depth, |loc| self.core.log.prefetch(loc))
+            .filter_map(move |(key, loc)| {
+                if keyed { self.core.index.get(&key).map(|now| (key, now)) } else { Some((key, loc)) }
+            })
+            .filter_map(|e| self.pair(e))
+    }
+
     /// All pairs in key order; each value is read when the iterator reaches it.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        ReadAhead::new(self.core.index.iter(), |loc| self.core.log.prefetch(loc)).filter_map(|e| self.pair(e))
+        self.scan(self.core.index.iter())
     }
 
     /// The pairs whose keys fall in `range`, in key order.
     pub fn range<R: RangeBounds<K>>(&self, range: R) -> impl DoubleEndedIterator<Item = Result<(K, Bytes)>> {
-        ReadAhead::new(self.core.index.range(range), |loc| self.core.log.prefetch(loc))
-            .filter_map(|e| self.pair(e))
+        self.scan(self.core.index.range(range))
     }
 
     /// The pairs whose keys start with `prefix`, in key order.
