@@ -36,6 +36,12 @@ impl<K, I: Iterator<Item = (K, Loc)>, F: Fn(Loc)> Iterator for ReadAhead<K, I, F
     type Item = (K, Loc);
 
     fn next(&mut self) -> Option<(K, Loc)> {
+        if self.max_depth == 0 {
+            // Nothing is held back, so the deque is never allocated.
+            let (key, loc) = self.inner.next()?;
+            (self.prefetch)(loc);
+            return Some((key, loc));
+        }
         while self.ahead.len() <= self.depth {
             let Some((key, loc)) = self.inner.next() else { break };
             (self.prefetch)(loc);

@@ -194,7 +194,13 @@ impl<K: Key> VarTree<K> {
     {
         let keyed = self.core.index.has_keydir();
         let depth = if keyed { READ_AHEAD } else { 0 };
-        ReadAhead::new(entries, depth, |loc| self.core.log.prefetch(loc))
+        // Without look-ahead an entry is read at once: a prefetch would only cost.
+        let prefetch = move |loc| {
+            if keyed {
+                self.core.log.prefetch(loc);
+            }
+        };
+        ReadAhead::new(entries, depth, prefetch)
             .filter_map(move |(key, loc)| {
                 if keyed { self.core.index.get(&key).map(|now| (key, now)) } else { Some((key, loc)) }
             })
