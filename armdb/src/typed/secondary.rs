@@ -116,7 +116,7 @@ impl<K> std::fmt::Debug for Secondary<K> {
 
 impl<K: Key> Secondary<K> {
     pub(crate) fn new(def: IndexDef) -> Self {
-        let claims = def.is_unique().then(|| ClaimMap::with_hasher(foldhash::fast::RandomState::default()));
+        let claims = def.is_unique().then(crate::sync::hash_map);
         Self { def, pairs: SkipSet::new(), claims }
     }
 
