@@ -94,7 +94,7 @@ impl<K: Key, V: Slot> TreeCore<K, V> {
         core.index.reserve(entries.len());
         let insert = |part: &[StagedEntry<'_>]| -> Result<()> {
             for e in part {
-                core.index.insert(K::decode(e.key), value_of(e)?);
+                core.index.load(K::decode(e.key), value_of(e)?);
             }
             Ok(())
         };

@@ -108,23 +108,26 @@ where
     }
 }
 
-/// Puts `key` in the skiplist unless the keydir holds it, before its value goes
-/// into the keydir: key first, value second, so that until the keydir has it,
-/// iteration skips it. A key the keydir holds is in the skiplist already (a
-/// removal takes the value out first, and both change only under the key's
-/// shard lock, which the caller holds), so overwriting a key costs a keydir
-/// probe instead of a skiplist search.
-fn add_key<K, V, G>(
+/// Sets `key` to `value` in a keyed index and returns the previous value.
+/// Key first, value second: until the keydir has it, iteration skips it. A
+/// key the keydir holds is in the skiplist already (a removal takes the value
+/// out first, and both change only under the key's shard lock, which the
+/// caller holds), so only a key the keydir lacks costs a skiplist search; an
+/// overwrite costs a keydir probe.
+fn keyed_set<'g, K, V, G>(
     keys: &SkipMap<K, ()>,
-    keydir: &papaya::HashMapRef<'_, K, V, foldhash::fast::RandomState, G>,
+    keydir: &'g papaya::HashMapRef<'_, K, V, foldhash::fast::RandomState, G>,
     key: K,
-) where
+    value: V,
+) -> Option<&'g V>
+where
     K: crate::Key,
     G: papaya::Guard,
 {
     if !keydir.contains_key(&key) {
         keys.get_or_insert(key, ());
     }
+    keydir.insert(key, value)
 }
 
 /// One of two iterators with the same items.
@@ -209,9 +212,22 @@ where
                 m.insert(key, value);
             }
             Layout::Keyed { keys, keydir } => {
-                let keydir = keydir.pin();
-                add_key(keys, &keydir, key);
-                keydir.insert(key, value);
+                keyed_set(keys, &keydir.pin(), key, value);
+            }
+        }
+    }
+
+    /// `insert` into an index being built, which no reader or writer sees yet:
+    /// its keys are new, so the keydir is not probed before the skiplist (a
+    /// key given twice still ends with its last value, as with `insert`).
+    pub(crate) fn load(&self, key: K, value: V) {
+        match &self.layout {
+            Layout::Ordered(m) => {
+                m.insert(key, value);
+            }
+            Layout::Keyed { keys, keydir } => {
+                keys.get_or_insert(key, ());
+                keydir.pin().insert(key, value);
             }
         }
     }
@@ -224,11 +240,7 @@ where
                 m.insert(key, value);
                 old
             }
-            Layout::Keyed { keys, keydir } => {
-                let keydir = keydir.pin();
-                add_key(keys, &keydir, key);
-                keydir.insert(key, value).cloned()
-            }
+            Layout::Keyed { keys, keydir } => keyed_set(keys, &keydir.pin(), key, value).cloned(),
         }
     }
 
