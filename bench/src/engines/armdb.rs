@@ -19,6 +19,9 @@ pub trait TreeKind: std::fmt::Debug + Sized + Send + Sync + 'static {
     type Tree: std::fmt::Debug + Send + Sync;
     fn open_tree(db: &Db) -> armdb::Result<Self::Tree>;
     fn put(batch: &mut Batch, tree: &Self::Tree, key: &Key, value: &Value);
+    /// One put committed on its own, through the tree's `put` (what a user
+    /// writing one key calls; no batch).
+    fn put_one(tree: &Self::Tree, key: &Key, value: &Value) -> armdb::Result<()>;
     fn delete(batch: &mut Batch, tree: &Self::Tree, key: &Key);
     fn len(tree: &Self::Tree) -> usize;
     fn get(tree: &Self::Tree, key: &Key) -> Result<bool>;
@@ -41,6 +44,9 @@ impl TreeKind for Var {
     }
     fn put(batch: &mut Batch, tree: &Self::Tree, key: &Key, value: &Value) {
         batch.put_var(tree, key, value);
+    }
+    fn put_one(tree: &Self::Tree, key: &Key, value: &Value) -> armdb::Result<()> {
+        tree.put(key, value)
     }
     fn delete(batch: &mut Batch, tree: &Self::Tree, key: &Key) {
         batch.delete_var(tree, key);
@@ -80,6 +86,9 @@ impl TreeKind for Const {
     }
     fn put(batch: &mut Batch, tree: &Self::Tree, key: &Key, value: &Value) {
         batch.put_const(tree, key, value);
+    }
+    fn put_one(tree: &Self::Tree, key: &Key, value: &Value) -> armdb::Result<()> {
+        tree.put(key, value).map(drop)
     }
     fn delete(batch: &mut Batch, tree: &Self::Tree, key: &Key) {
         batch.delete_const(tree, key);
@@ -186,10 +195,7 @@ impl<T: TreeKind> Engine for Armdb<T> {
         assert_eq!(keys.len(), values.len());
         if let [key] = keys {
             // A single put is a single-entry commit; no batch needed.
-            let mut batch = self.db.batch();
-            T::put(&mut batch, &self.tree, key, &values[0]);
-            batch.commit()?;
-            return Ok(());
+            return Ok(T::put_one(&self.tree, key, &values[0])?);
         }
         self.batched(keys.len(), |b, i| T::put(b, &self.tree, &keys[i], &values[i]))
     }

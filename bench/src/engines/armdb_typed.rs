@@ -30,6 +30,9 @@ impl TreeKind for Typed {
     fn put(batch: &mut Batch, tree: &Self::Tree, key: &Key, value: &Value) {
         batch.put(tree, &Pair { key: *key, value: value.to_vec() });
     }
+    fn put_one(tree: &Self::Tree, key: &Key, value: &Value) -> armdb::Result<()> {
+        tree.put(&Pair { key: *key, value: value.to_vec() }).map(drop)
+    }
     fn delete(batch: &mut Batch, tree: &Self::Tree, key: &Key) {
         batch.delete(tree, key);
     }
