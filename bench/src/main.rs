@@ -43,7 +43,8 @@ struct Args {
     /// Directory under which each engine gets a fresh temp directory (default: the system one).
     #[arg(long)]
     tmp: Option<PathBuf>,
-    /// Only these engines, comma-separated (default: all that are built).
+    /// Only these engines, comma-separated, run in this order (default: all
+    /// that are built, armdb first).
     #[arg(long, value_delimiter = ',')]
     engines: Vec<String>,
     /// Seed of the data set and of every random choice.

@@ -109,21 +109,28 @@ impl EngineKind {
         Self::NativeDb,
     ];
 
-    /// The engines named in `names` (in the order of `ALL`), or all of them
-    /// for an empty list.
+    /// The engines named in `names`, in the order given (a name given twice
+    /// runs once), or all of them in the order of `ALL` for an empty list.
+    /// The engines run one after another, so the order decides which engine
+    /// meets which window of a shared machine's disk.
     ///
     /// # Errors
     /// A message listing the known names for an unknown one.
     pub fn select(names: &[String]) -> Result<Vec<EngineKind>> {
-        if let Some(unknown) = names.iter().find(|n| !Self::ALL.iter().any(|k| k.name() == n.as_str())) {
-            let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
-            return Err(format!("unknown engine {unknown:?}; known: {}", known.join(", ")).into());
+        if names.is_empty() {
+            return Ok(Self::ALL.to_vec());
         }
-        Ok(Self::ALL
-            .iter()
-            .copied()
-            .filter(|k| names.is_empty() || names.iter().any(|n| n == k.name()))
-            .collect())
+        let mut kinds = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(kind) = Self::ALL.iter().copied().find(|k| k.name() == name.as_str()) else {
+                let known: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                return Err(format!("unknown engine {name:?}; known: {}", known.join(", ")).into());
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
     }
 
     /// The engine's name in the results.
@@ -216,5 +223,29 @@ impl EngineKind {
             }
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineKind;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn engines_run_in_the_order_given_and_once() {
+        let kinds = EngineKind::select(&names(&["lmdb", "armdb-var", "lmdb", "fjall"])).expect("known names");
+        let got: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        assert_eq!(got, ["lmdb", "armdb-var", "fjall"]);
+    }
+
+    #[test]
+    fn no_names_selects_every_engine_and_an_unknown_name_is_refused() {
+        assert_eq!(EngineKind::select(&[]).expect("all").len(), EngineKind::ALL.len());
+        let err = EngineKind::select(&names(&["redb", "mongo"])).expect_err("unknown");
+        assert!(err.to_string().contains("\"mongo\""), "{err}");
+        assert!(err.to_string().contains("armdb-var"), "{err}");
     }
 }
