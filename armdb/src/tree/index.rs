@@ -221,14 +221,11 @@ where
     /// its keys are new, so the keydir is not probed before the skiplist (a
     /// key given twice still ends with its last value, as with `insert`).
     pub(crate) fn load(&self, key: K, value: V) {
-        match &self.layout {
-            Layout::Ordered(m) => {
-                m.insert(key, value);
-            }
-            Layout::Keyed { keys, keydir } => {
-                keys.get_or_insert(key, ());
-                keydir.pin().insert(key, value);
-            }
+        if let Layout::Keyed { keys, keydir } = &self.layout {
+            keys.get_or_insert(key, ());
+            keydir.pin().insert(key, value);
+        } else {
+            self.insert(key, value);
         }
     }
 
